@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * idflow.config.yaml, validated. Secrets are never values here: the config names the environment
+ * variables that hold them, so a loaded config can be logged and shown by `idflow config check`.
+ */
+
+const Name = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a lower-case name of letters, digits and dashes');
+const Expr = z.string().min(1, 'an expression').max(10_000);
+
+export const AttributeMappingSchema = z.union([
+  Expr,
+  z.strictObject({
+    expr: Expr,
+    /** `createOnly` values are set when the account is created and never overwritten later. */
+    apply: z.enum(['always', 'createOnly']).default('always'),
+  }),
+]);
+
+const ScopeFilterSchema = z.strictObject({
+  attribute: z.string().min(1),
+  op: z.enum(['eq', 'ne', 'in', 'notIn', 'startsWith', 'present', 'absent']),
+  value: z.union([z.string(), z.boolean(), z.array(z.string())]).optional(),
+});
+
+export const ScopeSchema = z.strictObject({
+  /** In scope only when a transitive member of at least one of these source groups (display name or id). */
+  groups: z.array(z.string().min(1)).optional(),
+  /** All filters must hold (AND). */
+  filters: z.array(ScopeFilterSchema).default([]),
+  /** Whether a disabled Entra account stays in scope (and so gets a disabled target account). */
+  includeDisabled: z.boolean().default(true),
+});
+
+const GroupMappingSchema = z.strictObject({
+  /** Create mapped target groups that do not exist yet. */
+  createMissing: z.boolean().default(true),
+  /** Source group (display name or id) to one or more target group names. */
+  map: z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])).default({}),
+});
+
+const DeletionGuardSchema = z.strictObject({
+  /** Hold deletes and disables when one run would make more than this many. */
+  maxCount: z.number().int().nonnegative().optional(),
+  /** ... or when they exceed this share (0-100) of the target's owned accounts. */
+  maxPercent: z.number().min(0).max(100).optional(),
+});
+
+const TargetCommon = {
+  enabled: z.boolean().default(true),
+  scope: ScopeSchema.default({ filters: [], includeDisabled: true }),
+  /** What happens to an account whose identity leaves scope. */
+  onLeaveScope: z.enum(['disable', 'delete', 'ignore']).default('disable'),
+  /** Expression giving the account's name in the target. */
+  userName: Expr,
+  attributes: z.record(z.string().min(1), AttributeMappingSchema).default({}),
+  groups: GroupMappingSchema.default({ createMissing: true, map: {} }),
+  /** Ordered: the first attribute that finds an account decides the match. */
+  matching: z.array(z.enum(['externalId', 'userName'])).min(1).default(['externalId', 'userName']),
+  /** Target accounts that match no source identity: report them, or adopt them when they match by name. */
+  unmatched: z.enum(['report', 'adopt']).default('report'),
+  deletionGuard: DeletionGuardSchema.default({ maxCount: 10, maxPercent: 20 }),
+};
+
+export const IamTargetSchema = z.strictObject({
+  type: z.literal('aws-iam'),
+  ...TargetCommon,
+  region: z.string().min(1).default('us-east-1'),
+  /** Override the IAM endpoint (moto locally). Credentials come from the AWS SDK's usual chain. */
+  endpoint: z.string().url().optional(),
+  /** IAM path for users and groups idflow creates; ownership is checked against it. */
+  path: z.string().regex(/^\/([\x21-\x7e]+\/)?$/, 'an IAM path such as /idflow/').max(512).default('/idflow/'),
+});
+
+export const ScimTargetSchema = z.strictObject({
+  type: z.literal('scim'),
+  ...TargetCommon,
+  baseUrl: z.string().url(),
+  /** Name of the environment variable that holds the bearer token. */
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'),
+});
+
+export const TargetSchema = z.discriminatedUnion('type', [IamTargetSchema, ScimTargetSchema]);
+
+export const SourceSchema = z.strictObject({
+  type: z.literal('entra').default('entra'),
+  /** Graph base URL; the simulator's when running locally. */
+  graphBaseUrl: z.string().url().default('https://graph.microsoft.com/'),
+  /** Hosts besides Microsoft's that may receive the Graph bearer token (bare host names). */
+  trustedHosts: z.array(z.string()).default([]),
+});
+
+export const ConfigSchema = z.strictObject({
+  version: z.literal(1),
+  /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
+  instance: Name.default('idflow'),
+  source: SourceSchema.default({ type: 'entra', graphBaseUrl: 'https://graph.microsoft.com/', trustedHosts: [] }),
+  targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type TargetConfig = z.infer<typeof TargetSchema>;
+export type IamTargetConfig = z.infer<typeof IamTargetSchema>;
+export type ScimTargetConfig = z.infer<typeof ScimTargetSchema>;
+export type ScopeConfig = z.infer<typeof ScopeSchema>;
+export type AttributeMapping = z.infer<typeof AttributeMappingSchema>;
+
+/** The target groups idflow manages for a target: exactly those its group map names. */
+export function managedGroups(target: TargetConfig): string[] {
+  const names = Object.values(target.groups.map).flatMap((g) => (Array.isArray(g) ? g : [g]));
+  return [...new Set(names)].sort();
+}

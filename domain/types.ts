@@ -1,0 +1,63 @@
+/**
+ * The shapes that cross the boundary between the source, the pure domain code and the targets.
+ * They are also what lands in Temporal history, so they carry only the attributes a mapping asked for.
+ */
+
+/** An attribute value as idflow handles it after reading the source. */
+export type AttributeValue = string | boolean | number | null;
+export type Attributes = Record<string, AttributeValue>;
+
+/** A group as the source knows it. */
+export interface SourceGroupRef {
+  id: string;
+  displayName: string;
+}
+
+/** One person as read from Entra ID: only the selected attributes, plus their transitive groups. */
+export interface SourceIdentity {
+  /** Entra object id; becomes the target's externalId. */
+  id: string;
+  employeeId: string;
+  userPrincipalName: string;
+  accountEnabled: boolean;
+  /** Only the attributes the config's mappings reference (attribute minimisation). */
+  attributes: Attributes;
+  /** Transitive group memberships (nested groups flattened). */
+  groups: SourceGroupRef[];
+}
+
+/** What a target account should look like, after scoping and mapping. */
+export interface DesiredAccount {
+  /** The name the account has in the target (IAM user name, SCIM userName). */
+  userName: string;
+  /** The source identity's id: how idflow recognises the account as this person's. */
+  externalId: string;
+  employeeId: string;
+  enabled: boolean;
+  /** Mapped attributes; for IAM these are tags, for SCIM schema attributes. */
+  attributes: Record<string, string>;
+  /** Attributes that are only set when the account is created. */
+  createOnlyAttributes: string[];
+  /** Target group names. */
+  groups: string[];
+}
+
+/** What a target says an account looks like now. */
+export interface ActualAccount {
+  /** The target's own id (IAM UserId, SCIM id). */
+  id: string;
+  userName: string;
+  externalId: string | null;
+  employeeId: string | null;
+  enabled: boolean;
+  attributes: Record<string, string>;
+  groups: string[];
+  /** True only when idflow's ownership marker is on the account. */
+  owned: boolean;
+}
+
+export interface ActualGroup {
+  id: string;
+  name: string;
+  owned: boolean;
+}
