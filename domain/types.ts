@@ -38,6 +38,8 @@ export interface DesiredAccount {
   attributes: Record<string, string>;
   /** Attributes that are only set when the account is created. */
   createOnlyAttributes: string[];
+  /** Every attribute the mapping names, set or not: an empty one is removed from the target. */
+  managedAttributes: string[];
   /** Target group names. */
   groups: string[];
 }

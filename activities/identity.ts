@@ -1,0 +1,147 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { desiredAccount } from '../domain/mapping';
+import { type AccountPlan, type Action, planAccount } from '../domain/plan';
+import type { DesiredAccount, SourceIdentity } from '../domain/types';
+import type { EventType } from '../domain/events';
+import type { Runtime } from './runtime';
+import type { TargetConnector } from './targets/connector';
+
+/** What one target should hold for one person, decided by scoping and mapping. */
+export interface TargetDecision {
+  target: string;
+  /** The account name to look up in the target; null when none can be derived. */
+  userName: string | null;
+  desired: DesiredAccount | null;
+  /** Why no account is desired (leaver, out of scope, ...). */
+  absentReason?: string;
+  problems?: string[];
+}
+
+export interface ProvisionInput {
+  target: string;
+  employeeId: string;
+  decision: TargetDecision;
+  dryRun?: boolean;
+}
+
+export interface AppliedAction {
+  op: Action['op'];
+  userName: string;
+  group?: string;
+  detail?: unknown;
+}
+
+export interface ProvisionResult {
+  target: string;
+  plan: AccountPlan;
+  applied: AppliedAction[];
+}
+
+export interface VerifyResult {
+  target: string;
+  verified: boolean;
+  /** The actions a fresh plan would still make: the precise differences between desired and actual. */
+  differences: Action[];
+}
+
+export function identityActivities(runtime: Runtime) {
+  const connector = (target: string): TargetConnector => {
+    const c = runtime.connectors.get(target);
+    if (!c) throw ApplicationFailure.nonRetryable(`target "${target}" is not configured or not enabled on this worker`, 'Config.unknownTarget');
+    return c;
+  };
+
+  async function planFor(input: ProvisionInput): Promise<AccountPlan> {
+    const { decision } = input;
+    const target = runtime.loaded.targets.find((t) => t.name === input.target)!;
+    const c = connector(input.target);
+    if (decision.problems?.length) {
+      return { actions: [], findings: decision.problems.map((detail) => ({ kind: 'invalid' as const, target: input.target, employeeId: input.employeeId, userName: decision.userName ?? input.employeeId, detail })) };
+    }
+    const actual = decision.userName ? await c.findAccount(decision.userName) : null;
+    const wanted = decision.desired?.groups ?? [];
+    return planAccount({
+      target: input.target,
+      employeeId: input.employeeId,
+      desired: decision.desired,
+      absentReason: decision.absentReason,
+      onAbsent: target.config.onLeaveScope,
+      actual,
+      managedGroups: target.managedGroups,
+      existingGroups: await c.existingGroups(wanted),
+      createMissingGroups: target.config.groups.createMissing,
+      maxGroupsPerUser: c.maxGroupsPerUser,
+    });
+  }
+
+  return {
+    /** fetch: the person as Entra ID sees them, limited to the attributes the mappings use. */
+    async fetchIdentity(employeeId: string): Promise<SourceIdentity | null> {
+      return runtime.source.userByEmployeeId(employeeId, runtime.select);
+    },
+
+    /** transform: scoping and mapping for every enabled target. */
+    async transformIdentity(input: { employeeId: string; eventType: EventType; identity: SourceIdentity | null }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
+      const decisions = runtime.loaded.targets
+        .filter((t) => t.config.enabled)
+        .map((t): TargetDecision => {
+          if (!input.identity) return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID' };
+          const result = desiredAccount(input.identity, t);
+          if (result.kind === 'invalid') return { target: t.name, userName: null, desired: null, problems: result.problems };
+          if (result.kind === 'outOfScope') {
+            // The name still matters: an account that left scope must be found to be disabled.
+            const named = desiredAccount(input.identity, { ...t, config: { ...t.config, scope: { filters: [], includeDisabled: true } } });
+            return { target: t.name, userName: named.kind === 'account' ? named.account.userName : null, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
+          }
+          if (input.eventType === 'leaver') return { target: t.name, userName: result.account.userName, desired: null, absentReason: 'leaver event' };
+          return { target: t.name, userName: result.account.userName, desired: result.account };
+        });
+      return { configVersion: runtime.configVersion, decisions };
+    },
+
+    /** provision: plan against the target's current state and apply, in order. Safe to retry. */
+    async provisionAccount(input: ProvisionInput): Promise<ProvisionResult> {
+      const plan = await planFor(input);
+      const applied: AppliedAction[] = [];
+      if (input.dryRun) return { target: input.target, plan, applied };
+      const c = connector(input.target);
+      for (const action of plan.actions) applied.push(await applyAction(c, action));
+      return { target: input.target, plan, applied };
+    },
+
+    /** verify: read back and plan again; anything still to do is a difference. */
+    async verifyAccount(input: ProvisionInput): Promise<VerifyResult> {
+      const plan = await planFor(input);
+      return { target: input.target, verified: plan.actions.length === 0, differences: plan.actions };
+    },
+  };
+}
+
+export async function applyAction(c: TargetConnector, action: Action): Promise<AppliedAction> {
+  const done = (detail?: unknown, group?: string): AppliedAction => ({ op: action.op, userName: action.userName, ...(group ? { group } : {}), ...(detail ? { detail } : {}) });
+  switch (action.op) {
+    case 'createGroup':
+      await c.createGroup(action.group);
+      return done(undefined, action.group);
+    case 'create': {
+      const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes });
+      return done({ accountId: account.id });
+    }
+    case 'update':
+      await c.updateAccount(action.userName, action.changes);
+      return done();
+    case 'enable':
+      await c.enableAccount(action.userName);
+      return done();
+    case 'disable':
+      return done(await c.disableAccount(action.userName));
+    case 'delete':
+      return done(await c.deleteAccount(action.userName));
+    case 'addMember':
+      await c.addMember(action.userName, action.group);
+      return done(undefined, action.group);
+    case 'removeMember':
+      await c.removeMember(action.userName, action.group);
+      return done(undefined, action.group);
+  }
+}

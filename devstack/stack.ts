@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { choosePort, httpOk, type ManagedProcess, startProcess, stopProcess, waitUntil } from './processes';
+import { type StackInfo, stackEnv, writeStackFile } from './stack-file';
+
+const run = promisify(execFile);
+
+export interface StackOptions {
+  stateDir: string;
+  /** Wanted ports; 0 picks a free one. */
+  ports?: Partial<Record<'temporal' | 'temporalUi' | 'graph' | 'iam' | 'scim', number>>;
+  /** When a wanted port is taken: use another free one (and say so) instead of failing. */
+  allowOtherPorts?: boolean;
+  /** Keep Temporal's state in .idflow/temporal.sqlite (dev) or in memory (tests). */
+  persistTemporal?: boolean;
+  ui?: boolean;
+  worker?: boolean;
+  users?: number;
+  config?: string;
+  /** Where to write stack.json; none when undefined. */
+  stackFile?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningStack {
+  info: StackInfo;
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, graph: 8443, iam: 5055, scim: 8090 } as const;
+
+/** The project root, found from this file whether it runs from source (jest) or from dist/. */
+export function projectRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the idflow project root');
+    dir = up;
+  }
+  return dir;
+}
+
+export function toolPath(...parts: string[]): string {
+  return join(projectRoot(), '.tools', ...parts);
+}
+
+/** Starts Temporal, the Entra ID simulator, moto, scim2-server and (optionally) the worker. */
+export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  const root = projectRoot();
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const stateDir = resolve(opts.stateDir);
+  const logDir = join(stateDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const reserved = new Set<number>();
+  const port = (name: keyof typeof DEFAULT_PORTS) => choosePort(name, opts.ports?.[name] ?? DEFAULT_PORTS[name], opts.allowOtherPorts ?? true, reserved);
+  const processes: ManagedProcess[] = [];
+  const stop = async () => {
+    for (const p of [...processes].reverse()) await stopProcess(p);
+  };
+
+  try {
+    const temporalBin = process.env.TEMPORAL_CLI_PATH ?? toolPath('bin', 'temporal');
+    if (!existsSync(temporalBin)) throw new Error(`Temporal CLI not found at ${temporalBin}; run npm run setup`);
+    const [temporalPort, uiPort, graphPort, iamPort, scimPort] = [await port('temporal'), await port('temporalUi'), await port('graph'), await port('iam'), await port('scim')];
+    const address = `127.0.0.1:${temporalPort}`;
+    const temporalArgs = [
+      'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--log-level', 'warn',
+      ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(uiPort)]),
+      ...(opts.persistTemporal ? ['--db-filename', join(stateDir, 'temporal.sqlite')] : []),
+      ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${searchAttributeType(k.type)}`]),
+      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
+      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+      '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
+    ];
+    const temporal = startProcess('temporal', temporalBin, temporalArgs, { logDir });
+    processes.push(temporal);
+
+    const simulatorEntry = join(root, 'dist', 'simulator', 'main.js');
+    if (!existsSync(simulatorEntry)) throw new Error(`${simulatorEntry} is missing; run npm run build`);
+    const simulator = startProcess('entra-simulator', process.execPath, [simulatorEntry, '--state-dir', join(stateDir, 'entra'), '--port', String(graphPort), '--users', String(opts.users ?? 300)], { logDir });
+    processes.push(simulator);
+    const graphReady = waitForLine(simulator, 'stdout', 'Entra ID simulator', 60_000, simulatorReady);
+
+    const venvBin = toolPath('venv', 'bin');
+    const moto = startProcess('moto', join(venvBin, 'moto_server'), ['-H', '127.0.0.1', '-p', String(iamPort)], { logDir });
+    processes.push(moto);
+    const scimToken = randomBytes(24).toString('base64url');
+    const scim = startProcess('scim2-server', join(venvBin, 'scim2-server'), ['--hostname', '127.0.0.1', '--port', String(scimPort), '--bearer-token', scimToken], { logDir });
+    processes.push(scim);
+
+    const iamEndpoint = `http://127.0.0.1:${iamPort}`;
+    const scimBase = `http://127.0.0.1:${scimPort}/v2`;
+    await Promise.all([
+      waitUntil('Temporal dev server', temporal, async () => (await run(temporalBin, ['operator', 'cluster', 'health', '--address', address])).stdout.includes('SERVING'), 30_000),
+      waitUntil('moto', moto, () => httpOk(`${iamEndpoint}/moto-api/`), 30_000),
+      waitUntil('scim2-server', scim, () => httpOk(`${scimBase}/ServiceProviderConfig`), 30_000),
+    ]);
+    const graph = await graphReady;
+    const info: StackInfo = {
+      temporal: { address, namespace: 'default', uiUrl: opts.ui === false ? null : `http://127.0.0.1:${uiPort}` },
+      graph: {
+        baseUrl: `${graph.url}/`,
+        authorityHost: graph.url,
+        tenantId: graph.tenantId,
+        clientId: graph.clientId,
+        clientSecret: graph.clientSecret,
+        caFile: graph.caFile,
+        clientCertificatePath: graph.clientCertificatePath,
+      },
+      iam: { endpoint: iamEndpoint, region: 'us-east-1' },
+      scim: { baseUrl: scimBase, token: scimToken },
+      config: resolve(opts.config ?? join(root, 'idflow.config.yaml')),
+      pids: {},
+    };
+    const env = stackEnv(info);
+    if (opts.worker) {
+      const worker = startProcess('worker', process.execPath, [join(root, 'bin', 'idflow'), 'worker'], { logDir, env: { ...process.env, ...env } });
+      processes.push(worker);
+      await waitForLine(worker, 'stderr', 'idflow worker', 90_000, (line) => (line.startsWith('idflow worker: task queue') ? true : undefined));
+    }
+    info.pids = Object.fromEntries(processes.map((p) => [p.name, p.child.pid ?? -1]));
+    if (opts.stackFile) writeStackFile(info, opts.stackFile);
+    return { info, env, stop: async () => {
+      await stop();
+      if (opts.stackFile) rmSync(opts.stackFile, { force: true });
+    } };
+  } catch (err) {
+    log(`idflow dev: start-up failed: ${(err as Error).message}`);
+    await stop();
+    throw err;
+  }
+}
+
+interface SimulatorReady {
+  url: string;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  caFile: string;
+  clientCertificatePath: string;
+}
+
+/** Resolves with the first line of the process's output that `match` accepts. */
+function waitForLine<T>(p: ManagedProcess, stream: 'stdout' | 'stderr', what: string, timeoutMs: number, match: (line: string) => T | undefined): Promise<T> {
+  return new Promise((resolveLine, reject) => {
+    const lines = createInterface({ input: p.child[stream]! });
+    const timer = setTimeout(() => reject(new Error(`${what} was not ready within ${timeoutMs / 1000} s; see ${p.logFile}`)), timeoutMs);
+    lines.on('line', (line) => {
+      const found = match(line);
+      if (found === undefined) return;
+      clearTimeout(timer);
+      resolveLine(found);
+    });
+    void p.exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited during start-up; see ${p.logFile}`));
+    });
+  });
+}
+
+/** The simulator prints one JSON line when it listens. */
+function simulatorReady(line: string): SimulatorReady | undefined {
+  if (!line.startsWith('{')) return undefined;
+  const parsed = JSON.parse(line) as SimulatorReady & { ready?: boolean };
+  return parsed.ready ? parsed : undefined;
+}
+
+function searchAttributeType(valueType: string): string {
+  const names: Record<string, string> = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList', BOOL: 'Bool', TEXT: 'Text', INT: 'Int', DOUBLE: 'Double', DATETIME: 'Datetime' };
+  return names[valueType.toUpperCase()] ?? valueType;
+}

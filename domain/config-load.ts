@@ -1,0 +1,90 @@
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { type Config, ConfigSchema } from './config';
+import { AggregateMappingError, type CompiledTarget, compileTargets } from './mapping';
+
+export interface ConfigProblem {
+  path: string;
+  line?: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`${file} is not a valid idflow config:\n${problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''} ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  targets: CompiledTarget[];
+}
+
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Parses and validates config text. `${env:NAME}` (or `${env:NAME:-default}`) in a string is replaced
+ * from `env`; secrets are not referenced this way but by the name of their variable (e.g. tokenEnv).
+ */
+export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] ?? e.message })));
+  }
+  const problems: ConfigProblem[] = [];
+  const at = (path: (string | number)[]) => ({ path: path.join('.'), line: lineAt(doc, path, lineOf) });
+  const resolved = resolveEnv(doc.toJS(), [], env, (path, message) => problems.push({ ...at(path), message }));
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  const parsed = ConfigSchema.safeParse(resolved);
+  if (!parsed.success) {
+    throw new ConfigError(
+      file,
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+        const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
+        return { ...at(path), message };
+      }),
+    );
+  }
+  try {
+    return { config: parsed.data, targets: compileTargets(parsed.data) };
+  } catch (err) {
+    if (!(err instanceof AggregateMappingError)) throw err;
+    throw new ConfigError(
+      file,
+      err.problems.map((p) => ({ ...at(p.path.split('.')), message: p.message.slice(p.path.length + 2) })),
+    );
+  }
+}
+
+function resolveEnv(value: unknown, path: (string | number)[], env: Readonly<Record<string, string | undefined>>, report: (path: (string | number)[], message: string) => void): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      report(path, `environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, report));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, report)]));
+  }
+  return value;
+}
+
+/** The line of the deepest node that exists along the path, so a missing key points at its parent. */
+function lineAt(doc: Document, path: (string | number)[], lineOf: (offset: number | undefined) => number | undefined): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (isNode(node) && node.range) return lineOf(node.range[0]);
+  }
+  return undefined;
+}

@@ -1,0 +1,167 @@
+import type { ActualAccount, DesiredAccount } from './types';
+
+/**
+ * The plan engine: desired state against actual state gives ordered actions, each with its reason.
+ * Pure and deterministic, so a dry run and a real run produce the same plan from the same code.
+ */
+
+export interface AttributeChange {
+  attribute: string;
+  from: string | null;
+  to: string | null;
+}
+
+interface ActionBase {
+  target: string;
+  employeeId: string;
+  userName: string;
+  reason: string;
+}
+
+export type Action =
+  | (ActionBase & { op: 'createGroup'; group: string })
+  | (ActionBase & { op: 'create'; externalId: string; enabled: boolean; attributes: Record<string, string> })
+  | (ActionBase & { op: 'update'; accountId: string; changes: AttributeChange[] })
+  | (ActionBase & { op: 'enable'; accountId: string })
+  | (ActionBase & { op: 'addMember'; group: string })
+  | (ActionBase & { op: 'removeMember'; group: string })
+  | (ActionBase & { op: 'disable'; accountId: string })
+  | (ActionBase & { op: 'delete'; accountId: string });
+
+export type ActionOp = Action['op'];
+
+/** Order of application: groups exist before members join; access is revoked before accounts go. */
+export const ACTION_ORDER: readonly ActionOp[] = ['createGroup', 'create', 'update', 'enable', 'addMember', 'removeMember', 'disable', 'delete'];
+
+export interface Finding {
+  kind: 'unowned' | 'conflict' | 'invalid' | 'tooManyGroups' | 'missingGroup';
+  target: string;
+  employeeId: string;
+  userName: string;
+  detail: string;
+}
+
+export interface AccountPlan {
+  actions: Action[];
+  findings: Finding[];
+}
+
+export interface PlanInput {
+  target: string;
+  employeeId: string;
+  /** The account the source says should exist, or null when none should (out of scope, gone, leaver). */
+  desired: DesiredAccount | null;
+  /** Why no account is desired; recorded as the reason for a disable or delete. */
+  absentReason?: string;
+  /** What leaving scope does. */
+  onAbsent: 'disable' | 'delete' | 'ignore';
+  actual: ActualAccount | null;
+  /** Target groups idflow manages for this target; memberships elsewhere are never touched. */
+  managedGroups: readonly string[];
+  /** Managed groups that already exist in the target. */
+  existingGroups: ReadonlySet<string>;
+  createMissingGroups: boolean;
+  /** The target's limit on groups per user, if it has one. */
+  maxGroupsPerUser?: number;
+}
+
+export function planAccount(input: PlanInput): AccountPlan {
+  const { target, employeeId, desired, actual } = input;
+  const userName = desired?.userName ?? actual?.userName ?? employeeId;
+  const base = { target, employeeId, userName };
+  const actions: Action[] = [];
+  const findings: Finding[] = [];
+  const finding = (kind: Finding['kind'], detail: string) => findings.push({ ...base, kind, detail });
+
+  if (actual && !actual.owned) {
+    finding('unowned', `an account named "${actual.userName}" exists that idflow does not own; it is left untouched`);
+    return { actions, findings };
+  }
+  if (actual && desired && actual.externalId !== null && actual.externalId !== desired.externalId) {
+    finding('conflict', `account "${actual.userName}" belongs to another identity (externalId ${actual.externalId}); it is left untouched`);
+    return { actions, findings };
+  }
+
+  if (!desired) {
+    if (!actual) return { actions, findings };
+    const why = input.absentReason ?? 'no longer in the source';
+    if (input.onAbsent === 'delete') actions.push({ ...base, op: 'delete', accountId: actual.id, reason: `${why}; policy deletes` });
+    else if (input.onAbsent === 'disable' && actual.enabled) actions.push({ ...base, op: 'disable', accountId: actual.id, reason: `${why}; policy disables` });
+    else if (input.onAbsent === 'disable') {
+      for (const group of managedMemberships(actual, input.managedGroups)) {
+        actions.push({ ...base, op: 'removeMember', group, reason: `${why}; a disabled account holds no groups` });
+      }
+    }
+    return { actions, findings };
+  }
+
+  if (input.maxGroupsPerUser !== undefined && desired.groups.length > input.maxGroupsPerUser) {
+    finding('tooManyGroups', `${desired.groups.length} groups mapped, more than the target's limit of ${input.maxGroupsPerUser}: nothing was written for this identity`);
+    return { actions, findings };
+  }
+
+  const missing = desired.groups.filter((g) => !input.existingGroups.has(g));
+  if (missing.length > 0 && !input.createMissingGroups) {
+    for (const g of missing) finding('missingGroup', `group "${g}" does not exist and createMissing is off`);
+    return { actions, findings };
+  }
+  for (const group of missing) actions.push({ ...base, op: 'createGroup', group, reason: 'mapped group does not exist yet' });
+
+  if (!actual) {
+    actions.push({ ...base, op: 'create', externalId: desired.externalId, enabled: desired.enabled, attributes: desired.attributes, reason: 'in scope and no account exists' });
+    for (const group of desired.groups) actions.push({ ...base, op: 'addMember', group, reason: 'mapped from a source group' });
+    return { actions: sortActions(actions), findings };
+  }
+
+  const changes = attributeChanges(desired, actual);
+  if (changes.length > 0) {
+    actions.push({ ...base, op: 'update', accountId: actual.id, changes, reason: changes.map((c) => `${c.attribute} ${fmt(c.from)} -> ${fmt(c.to)}`).join(', ') });
+  }
+  if (desired.enabled && !actual.enabled) actions.push({ ...base, op: 'enable', accountId: actual.id, reason: 'enabled in the source' });
+  if (!desired.enabled && actual.enabled) actions.push({ ...base, op: 'disable', accountId: actual.id, reason: 'disabled in the source' });
+  const have = new Set(actual.groups);
+  for (const group of desired.groups) if (!have.has(group)) actions.push({ ...base, op: 'addMember', group, reason: 'mapped from a source group' });
+  const want = new Set(desired.groups);
+  for (const group of managedMemberships(actual, input.managedGroups)) {
+    if (!want.has(group)) actions.push({ ...base, op: 'removeMember', group, reason: 'not mapped from any of the source groups (revoked or drift)' });
+  }
+  return { actions: sortActions(actions), findings };
+}
+
+function managedMemberships(actual: ActualAccount, managed: readonly string[]): string[] {
+  const m = new Set(managed);
+  return actual.groups.filter((g) => m.has(g)).sort();
+}
+
+/** Only the mapped attributes are compared; create-only ones are never overwritten once set. */
+function attributeChanges(desired: DesiredAccount, actual: ActualAccount): AttributeChange[] {
+  const createOnly = new Set(desired.createOnlyAttributes);
+  const changes: AttributeChange[] = [];
+  const keys = new Set([...Object.keys(desired.attributes), ...desired.createOnlyAttributes, ...desired.managedAttributes]);
+  for (const attribute of [...keys].sort()) {
+    const to = desired.attributes[attribute] ?? null;
+    const from = actual.attributes[attribute] ?? null;
+    if (to === from) continue;
+    if (createOnly.has(attribute) && from !== null) continue;
+    changes.push({ attribute, from, to });
+  }
+  return changes;
+}
+
+function sortActions(actions: Action[]): Action[] {
+  return actions
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => ACTION_ORDER.indexOf(x.a.op) - ACTION_ORDER.indexOf(y.a.op) || x.i - y.i)
+    .map(({ a }) => a);
+}
+
+function fmt(v: string | null): string {
+  return v === null ? '(unset)' : JSON.stringify(v);
+}
+
+/** Counts per action for summaries and the deletion guard. */
+export function countActions(actions: readonly Action[]): Record<ActionOp, number> {
+  const counts = Object.fromEntries(ACTION_ORDER.map((op) => [op, 0])) as Record<ActionOp, number>;
+  for (const a of actions) counts[a.op] += 1;
+  return counts;
+}

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { GetUserCommand, IAMClient, paginateListGroupsForUser, paginateListUsers } from '@aws-sdk/client-iam';
+import { Command } from 'commander';
+import { readStackFile, type StackInfo } from '../devstack/stack-file';
+import { printStack, startDevStack, untilSignal } from './dev';
+import { sendEvents } from './event';
+
+const DEMO_EMPLOYEES = ['E1001', 'E1002', 'E1003'];
+
+/** `idflow demo`: the local stack, a few joiners, and what they got. */
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('start the local stack, send joiner events for seeded employees and show what was provisioned')
+    .option('--keep-running', 'leave the stack up afterwards (Ctrl-C stops it)')
+    .action(async (opts: { keepRunning?: boolean }) => {
+      const existing = liveStack();
+      const stack = existing ? null : await startDevStack({});
+      const info = existing ?? stack!.info;
+      try {
+        if (existing) console.log('idflow demo: using the running stack from .idflow/stack.json');
+        printStack(info);
+        Object.assign(process.env, { TEMPORAL_ADDRESS: info.temporal.address, TEMPORAL_NAMESPACE: info.temporal.namespace });
+        console.log(`\nSending joiner events for ${DEMO_EMPLOYEES.join(', ')} ...`);
+        await sendEvents(
+          DEMO_EMPLOYEES.map((employeeId) => ({ type: 'joiner' as const, employeeId, eventId: `demo-${randomUUID()}` })),
+          { wait: true, timeoutSeconds: 180 },
+        );
+        console.log('\nAWS IAM users idflow owns (read back from moto):');
+        await printIam(info);
+        if (info.temporal.uiUrl) {
+          const query = encodeURIComponent(`IdflowEmployeeId IN ("${DEMO_EMPLOYEES.join('","')}")`);
+          console.log(`\nTemporal UI: ${info.temporal.uiUrl}/namespaces/${info.temporal.namespace}/workflows?query=${query}`);
+        }
+        if (opts.keepRunning && stack) {
+          console.log('\nidflow demo: the stack keeps running; press Ctrl-C to stop');
+          await untilSignal();
+        }
+      } finally {
+        await stack?.stop();
+      }
+    });
+}
+
+function liveStack(): StackInfo | null {
+  const info = readStackFile();
+  if (!info) return null;
+  const alive = Object.values(info.pids).every((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return alive && Object.keys(info.pids).length > 0 ? info : null;
+}
+
+async function printIam(info: StackInfo): Promise<void> {
+  const iam = new IAMClient({ endpoint: info.iam.endpoint, region: info.iam.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  for await (const page of paginateListUsers({ client: iam }, { PathPrefix: '/idflow/' })) {
+    for (const u of page.Users ?? []) {
+      const { User } = await iam.send(new GetUserCommand({ UserName: u.UserName! }));
+      const groups: string[] = [];
+      for await (const g of paginateListGroupsForUser({ client: iam }, { UserName: u.UserName! })) groups.push(...(g.Groups ?? []).map((x) => x.GroupName!));
+      const tags = (User?.Tags ?? []).map((t) => `${t.Key}=${t.Value}`).join(', ');
+      console.log(`  ${u.UserName}  (${u.Path})\n    groups: ${groups.sort().join(', ') || '-'}\n    tags:   ${tags}`);
+    }
+  }
+}

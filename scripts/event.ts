@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { Command, Option } from 'commander';
+import { EVENT_TYPES, type HrEvent, identityWorkflowId, InvalidEventError, parseHrEvent } from '../domain/events';
+import { IdflowEmployeeId } from '../workflows/search-attributes';
+import { type EventOutcome, eventOutcomeQuery, hrEventSignal, identityWorkflow } from '../workflows/identity';
+import { CliError, connectClient } from './client';
+
+/** `idflow event <type>`: validates an HR event, then hands it to that person's workflow. */
+export function eventCommand(): Command {
+  const cmd = new Command('event').description('send HR lifecycle events (joiner, mover, leaver, rehire)');
+  for (const type of EVENT_TYPES) {
+    cmd
+      .command(type)
+      .description(`send a ${type} event for one employee`)
+      .requiredOption('--employee-id <id>', 'the employee id as in Entra ID (employeeId)')
+      .option('--effective-at <iso-8601>', 'when the change takes effect (default now)')
+      .option('--event-id <id>', 'idempotency key: an event id already processed is not processed again')
+      .option('--note <text>', 'free text for the audit trail, e.g. the HR ticket')
+      .option('--wait', 'wait until the event is provisioned and verified, and print the outcome')
+      .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('120'))
+      .option('--json', 'print machine-readable output')
+      .action(async (opts: { employeeId: string; effectiveAt?: string; eventId?: string; note?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+        const event = validate({ type, employeeId: opts.employeeId, effectiveAt: opts.effectiveAt, eventId: opts.eventId ?? randomUUID(), note: opts.note });
+        await sendEvents([event], { wait: opts.wait, timeoutSeconds: Number(opts.timeout), json: opts.json });
+      });
+  }
+  cmd
+    .command('batch')
+    .description('send many events from a JSON file (an array of events, or one per line); "-" reads stdin')
+    .argument('<file>', 'JSON or JSON-lines file')
+    .option('--wait', 'wait for every event to be provisioned and verified')
+    .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('300'))
+    .option('--json', 'print machine-readable output')
+    .action(async (file: string, opts: { wait?: boolean; timeout: string; json?: boolean }) => {
+      const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+      const raw = parseEventsFile(text, file);
+      // Every event is checked before any is sent: a bad line never leaves half a batch behind.
+      const events = raw.map((r, i) => validate(r, `event ${i + 1}`)).map((e) => ({ ...e, eventId: e.eventId ?? randomUUID() }));
+      await sendEvents(events, { wait: opts.wait, timeoutSeconds: Number(opts.timeout), json: opts.json });
+    });
+  return cmd;
+}
+
+function validate(input: Record<string, unknown>, where?: string): HrEvent {
+  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  try {
+    return parseHrEvent(clean);
+  } catch (err) {
+    if (err instanceof InvalidEventError) throw new CliError(`${where ? `${where}: ` : ''}${err.message}`, 2);
+    throw err;
+  }
+}
+
+function parseEventsFile(text: string, file: string): Record<string, unknown>[] {
+  const trimmed = text.trim();
+  try {
+    if (trimmed.startsWith('[')) return JSON.parse(trimmed) as Record<string, unknown>[];
+    return trimmed.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  } catch (err) {
+    throw new CliError(`${file} is not JSON or JSON lines: ${(err as Error).message}`, 2);
+  }
+}
+
+export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; timeoutSeconds: number; json?: boolean }): Promise<EventOutcome[]> {
+  const { client, taskQueue, close } = await connectClient();
+  try {
+    const sent: { event: HrEvent; workflowId: string }[] = [];
+    for (const event of events) {
+      const workflowId = identityWorkflowId(event.employeeId);
+      await client.workflow.signalWithStart(identityWorkflow, {
+        workflowId,
+        taskQueue,
+        args: [{ employeeId: event.employeeId }],
+        signal: hrEventSignal,
+        signalArgs: [event],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        typedSearchAttributes: [{ key: IdflowEmployeeId, value: event.employeeId }],
+        staticSummary: `${event.type} ${event.employeeId}`,
+      });
+      sent.push({ event, workflowId });
+      if (!opts.json) console.log(`sent ${event.type} for ${event.employeeId} (event ${event.eventId}) to workflow ${workflowId}`);
+    }
+    if (!opts.wait) {
+      if (opts.json) console.log(JSON.stringify(sent.map((s) => ({ eventId: s.event.eventId, workflowId: s.workflowId }))));
+      return [];
+    }
+    const deadline = Date.now() + opts.timeoutSeconds * 1000;
+    const outcomes: EventOutcome[] = [];
+    for (const { event, workflowId } of sent) {
+      const outcome = await waitForOutcome(client.workflow.getHandle(workflowId), event.eventId!, deadline);
+      outcomes.push(outcome);
+      if (!opts.json) printOutcome(event, outcome);
+    }
+    if (opts.json) console.log(JSON.stringify(outcomes, null, 2));
+    if (outcomes.some((o) => o.outcome === 'failed')) throw new CliError('one or more events failed; see above', 3);
+    return outcomes;
+  } finally {
+    await close();
+  }
+}
+
+async function waitForOutcome(handle: { query: (q: typeof eventOutcomeQuery, id: string) => Promise<EventOutcome | null> }, eventId: string, deadline: number): Promise<EventOutcome> {
+  while (Date.now() < deadline) {
+    const outcome = await handle.query(eventOutcomeQuery, eventId).catch(() => null);
+    if (outcome) return outcome;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new CliError(`event ${eventId} was not processed in time; is a worker running on the task queue?`, 4);
+}
+
+function printOutcome(event: HrEvent, outcome: EventOutcome): void {
+  console.log(`${event.type} ${event.employeeId}: ${outcome.outcome}${outcome.error ? ` - ${outcome.error}` : ''}`);
+  for (const t of outcome.targets) {
+    console.log(`  ${t.target}: ${t.actions} changes, ${t.verified ? 'verified' : 'NOT verified'}${t.error ? ` - ${t.error}` : ''}`);
+    for (const f of t.findings) console.log(`    ${f}`);
+  }
+}

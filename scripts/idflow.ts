@@ -1,0 +1,34 @@
+import { Command, CommanderError } from 'commander';
+import { applyStackEnv } from '../devstack/stack-file';
+import { CliError } from './client';
+import { demoCommand } from './demo';
+import { devCommand } from './dev';
+import { eventCommand } from './event';
+import { workerCommand } from './worker';
+
+export function program(): Command {
+  return new Command('idflow')
+    .description('identity lifecycle engine: Entra ID to AWS IAM and SCIM 2.0, as durable Temporal workflows')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .addCommand(eventCommand())
+    .addCommand(workerCommand())
+    .addCommand(devCommand())
+    .addCommand(demoCommand());
+}
+
+export async function main(argv: string[]): Promise<number> {
+  applyStackEnv();
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CliError) {
+      console.error(`idflow: ${err.message}`);
+      return err.exitCode;
+    }
+    console.error(`idflow: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,26 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { createRuntime } from '../activities/runtime';
+import { temporalSettings } from './connection';
+
+/** `idflow worker`: polls task queue `idflow` until SIGINT or SIGTERM, then drains and exits. */
+export async function runWorker(): Promise<void> {
+  const settings = temporalSettings();
+  const runtime = createRuntime();
+  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: settings.taskQueue,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createActivities(runtime),
+      shutdownGraceTime: '10s',
+    });
+    console.error(`idflow worker: task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace}), config ${runtime.configVersion}, targets ${[...runtime.connectors.keys()].join(', ')}`);
+    // Worker.run() installs SIGINT/SIGTERM handlers that stop polling and let running tasks finish.
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}

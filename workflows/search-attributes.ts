@@ -1,0 +1,10 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Registered on the dev server at start (devstack) and documented for clusters (README). */
+export const IdflowEmployeeId = defineSearchAttributeKey('IdflowEmployeeId', SearchAttributeType.KEYWORD);
+export const IdflowEventType = defineSearchAttributeKey('IdflowEventType', SearchAttributeType.KEYWORD);
+export const IdflowTargets = defineSearchAttributeKey('IdflowTargets', SearchAttributeType.KEYWORD_LIST);
+export const IdflowOutcome = defineSearchAttributeKey('IdflowOutcome', SearchAttributeType.KEYWORD);
+export const IdflowAwaitingApproval = defineSearchAttributeKey('IdflowAwaitingApproval', SearchAttributeType.BOOL);
+
+export const SEARCH_ATTRIBUTES = [IdflowEmployeeId, IdflowEventType, IdflowTargets, IdflowOutcome, IdflowAwaitingApproval];
