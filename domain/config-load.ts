@@ -47,8 +47,10 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
       file,
       parsed.error.issues.map((issue) => {
         const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-        const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` : issue.message;
-        return { ...at(path), message };
+        if (issue.code === 'unrecognized_keys') {
+          return { path: path.join('.'), line: lineAt(doc, [...path, issue.keys[0]!], lineOf), message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` };
+        }
+        return { ...at(path), message: issue.message };
       }),
     );
   }

@@ -34,7 +34,7 @@ export class InvalidEventError extends Error {
 
 /** Parses an untrusted event, naming every problem with its field. */
 export function parseHrEvent(input: unknown): HrEvent {
-  const result = HrEventSchema.safeParse(input);
+  const result = HrEventSchema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;

@@ -1,0 +1,19 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStack } from '../devstack/stack';
+import { writeStackFile } from '../devstack/stack-file';
+import { TEST_STACK_FILE } from './support/stack';
+
+/**
+ * One real local stack for the whole run: Temporal dev server (in memory), the Entra ID simulator,
+ * moto, scim2-server and an idflow worker process, all on free ports, so it never collides with `idflow dev`.
+ */
+export default async function globalSetup(): Promise<void> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'idflow-test-'));
+  const started = Date.now();
+  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 300, log: (l) => process.stderr.write(`${l}\n`) });
+  writeStackFile(stack.info, TEST_STACK_FILE);
+  process.stderr.write(`\ntest stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state ${stateDir})\n`);
+  (globalThis as { idflowTestStack?: typeof stack }).idflowTestStack = stack;
+}

@@ -1,0 +1,147 @@
+import { GetUserCommand, ListGroupsForUserCommand, ListUsersCommand, CreateUserCommand } from '@aws-sdk/client-iam';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { EventOutcome } from '../../workflows/identity';
+import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
+
+const iam = iamClient();
+
+function outcomes(stdout: string): EventOutcome[] {
+  return JSON.parse(stdout) as EventOutcome[];
+}
+
+async function userTags(userName: string): Promise<Record<string, string>> {
+  const { User } = await iam.send(new GetUserCommand({ UserName: userName }));
+  return Object.fromEntries((User!.Tags ?? []).map((t) => [t.Key!, t.Value!]));
+}
+
+async function userGroups(userName: string): Promise<string[]> {
+  const { Groups } = await iam.send(new ListGroupsForUserCommand({ UserName: userName }));
+  return (Groups ?? []).map((g) => g.GroupName!).sort();
+}
+
+async function idflowUsers(): Promise<string[]> {
+  const { Users } = await iam.send(new ListUsersCommand({ PathPrefix: '/idflow/' }));
+  return (Users ?? []).map((u) => u.UserName!).sort();
+}
+
+beforeEach(resetMoto);
+
+describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', () => {
+  test('provisions the IAM user with ownership and mapped tags, and the groups mapped from nested Entra groups', async () => {
+    const r = idflow(['event', 'joiner', '--employee-id', 'E1001', '--wait', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const [outcome] = outcomes(r.stdout);
+    expect(outcome).toMatchObject({ type: 'joiner', outcome: 'provisioned' });
+    expect(outcome!.targets).toEqual([expect.objectContaining({ target: 'aws', verified: true })]);
+
+    expect(await idflowUsers()).toEqual(['ada.lovelace']);
+    const tags = await userTags('ada.lovelace');
+    expect(tags).toMatchObject({
+      'idflow:owner': 'idflow',
+      'idflow:employee-id': 'E1001',
+      'idflow:status': 'enabled',
+      DisplayName: 'Ada Lovelace',
+      Department: 'Engineering',
+      CostCenter: 'CC-100',
+    });
+    expect(tags['idflow:external-id']).toMatch(/^[0-9a-f-]{36}$/);
+    // Cloud Admins directly; Engineering through Platform Team; All Staff through Engineering.
+    expect(await userGroups('ada.lovelace')).toEqual(['idflow-admins', 'idflow-all-staff', 'idflow-engineering']);
+  });
+
+  test('the same joiner twice creates nothing twice, and a repeated event id is not processed again', async () => {
+    const first = idflow(['event', 'joiner', '--employee-id', 'E1003', '--event-id', 'hr-4711', '--wait', '--json']);
+    expect(first.status).toBe(0);
+    expect(outcomes(first.stdout)[0]!.outcome).toBe('provisioned');
+
+    const again = idflow(['event', 'joiner', '--employee-id', 'E1003', '--wait', '--json']);
+    expect(again.status).toBe(0);
+    const [second] = outcomes(again.stdout);
+    expect(second!.outcome).toBe('verified');
+    expect(second!.targets[0]!.actions).toBe(0);
+
+    const repeated = idflow(['event', 'joiner', '--employee-id', 'E1003', '--event-id', 'hr-4711', '--wait', '--json']);
+    expect(outcomes(repeated.stdout)[0]!.outcome).toBe('duplicate');
+
+    expect(await idflowUsers()).toEqual(['jose.alvarez']);
+    expect(await userGroups('jose.alvarez')).toEqual(['idflow-all-staff', 'idflow-sales']);
+  });
+
+  test('the run can be found in Temporal by employee id and event type', async () => {
+    expect(idflow(['event', 'joiner', '--employee-id', 'E1002', '--wait']).status).toBe(0);
+    const { client, close } = await temporalClient();
+    try {
+      const query = `IdflowEmployeeId = 'E1002' AND IdflowEventType = 'joiner'`;
+      let ids: string[] = [];
+      for (let i = 0; i < 50 && ids.length === 0; i++) {
+        ids = [];
+        for await (const wf of client.workflow.list({ query })) ids.push(wf.workflowId);
+        if (ids.length === 0) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ids).toEqual(['identity-E1002']);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an account idflow does not own is reported and left untouched', async () => {
+    await iam.send(new CreateUserCommand({ UserName: 'jose.alvarez', Path: '/idflow/', Tags: [{ Key: 'team', Value: 'hand-made' }] }));
+    const r = idflow(['event', 'joiner', '--employee-id', 'E1003', '--wait', '--json']);
+    expect(r.status).toBe(3);
+    const [outcome] = outcomes(r.stdout);
+    expect(outcome!.outcome).toBe('failed');
+    expect(outcome!.targets[0]!.findings.join('\n')).toMatch(/unowned: an account named "jose.alvarez" exists that idflow does not own/);
+    expect(await userTags('jose.alvarez')).toEqual({ team: 'hand-made' });
+    expect(await userGroups('jose.alvarez')).toEqual([]);
+  });
+});
+
+describe('bad HR events are refused before anything starts', () => {
+  async function expectNoWorkflow(employeeId: string): Promise<void> {
+    const { client, close } = await temporalClient();
+    try {
+      await expect(client.workflow.getHandle(`identity-${employeeId}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    } finally {
+      await close();
+    }
+  }
+
+  test('a missing employee id', async () => {
+    const r = idflow(['event', 'joiner']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/required option '--employee-id <id>' not specified/);
+  });
+
+  test('an empty employee id', async () => {
+    const r = idflow(['event', 'joiner', '--employee-id', '  ']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/invalid HR event: employeeId: employeeId must not be empty/);
+  });
+
+  test('an employee id with characters no HR system issues', async () => {
+    const r = idflow(['event', 'joiner', '--employee-id', 'E9001; rm -rf /']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/employeeId may hold only letters, digits/);
+    await expectNoWorkflow('E9001; rm -rf /');
+  });
+
+  test('an unknown field, in a batch: no event of the batch is sent', async () => {
+    const batch = JSON.stringify([
+      { type: 'joiner', employeeId: 'E9002' },
+      { type: 'joiner', employeeId: 'E9003', department: 'Sales' },
+    ]);
+    const r = idflow(['event', 'batch', '-'], batch);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/event 2: invalid HR event: unknown field "department"/);
+    await expectNoWorkflow('E9002');
+    await expectNoWorkflow('E9003');
+  });
+
+  test('an effective date without a time zone', async () => {
+    const r = idflow(['event', 'joiner', '--employee-id', 'E9004', '--effective-at', '2026-12-01 09:00']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/effectiveAt must be an ISO-8601 date-time with a time zone/);
+    await expectNoWorkflow('E9004');
+  });
+});

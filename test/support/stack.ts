@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { Client, Connection } from '@temporalio/client';
+import { projectRoot } from '../../devstack/stack';
+import { readStackFile, type StackInfo, stackEnv } from '../../devstack/stack-file';
+
+export const TEST_STACK_FILE = join(projectRoot(), '.idflow', 'test-stack.json');
+
+export function testStack(): StackInfo {
+  const info = readStackFile(TEST_STACK_FILE);
+  if (!info) throw new Error(`no test stack at ${TEST_STACK_FILE}; run the tests through jest's globalSetup`);
+  return info;
+}
+
+export async function temporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const info = testStack();
+  const connection = await Connection.connect({ address: info.temporal.address });
+  return { client: new Client({ connection, namespace: info.temporal.namespace }), close: () => connection.close() };
+}
+
+export function iamClient(): IAMClient {
+  const info = testStack();
+  return new IAMClient({ endpoint: info.iam.endpoint, region: info.iam.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 1 });
+}
+
+/** Clears moto between tests, so each starts from an empty AWS account. */
+export async function resetMoto(): Promise<void> {
+  const res = await fetch(`${testStack().iam.endpoint}/moto-api/reset`, { method: 'POST' });
+  if (!res.ok) throw new Error(`moto reset failed: ${res.status}`);
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real `idflow` CLI against the test stack. */
+export function idflow(args: string[], input?: string): CliResult {
+  const env = { ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli') };
+  const r = spawnSync(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, input, encoding: 'utf8', timeout: 180_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}

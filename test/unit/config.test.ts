@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, parseConfig } from '../../domain/config-load';
+import { graphSelect } from '../../domain/mapping';
+
+const root = join(__dirname, '..', '..');
+
+function problems(text: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(text, 'test.yaml', env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems.map((p) => `${p.line ?? '-'} ${p.path}: ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('config', () => {
+  test('the shipped example config is valid and asks Graph only for what its mappings use', () => {
+    const { targets } = parseConfig(readFileSync(join(root, 'idflow.config.yaml'), 'utf8'), 'idflow.config.yaml', {});
+    expect(graphSelect(targets)).toEqual(['accountEnabled', 'department', 'displayName', 'employeeId', 'id', 'jobTitle', 'userPrincipalName']);
+  });
+
+  test('errors name the path, the line and what was expected', () => {
+    const text = ['version: 1', 'targets:', '  aws:', '    type: aws-iam', '    userName: lowr(mail)', '    path: idflow', '    colour: blue', '    attributes:', '      Team: departmnt'].join('\n');
+    expect(problems(text)).toEqual([
+      '6 targets.aws.path: an IAM path such as /idflow/',
+      '7 targets.aws: unknown key colour',
+    ]);
+    expect(problems(text.replace('    path: idflow\n    colour: blue\n', ''))).toEqual([
+      '5 targets.aws.userName: unknown function "lowr" at column 1; did you mean "lower"?',
+      expect.stringMatching(/^7 targets.aws.attributes.Team: unknown attribute "departmnt".*did you mean "department"/),
+    ]);
+  });
+
+  test('an unset environment reference is an error that names the variable', () => {
+    const text = 'version: 1\ntargets:\n  app:\n    type: scim\n    baseUrl: ${env:SCIM_URL}\n    tokenEnv: SCIM_TOKEN\n    userName: mail\n';
+    expect(problems(text)).toEqual(['5 targets.app.baseUrl: environment variable SCIM_URL is not set']);
+    expect(problems(text, { SCIM_URL: 'https://scim.example/v2' })).toEqual([]);
+  });
+
+  test('YAML syntax errors carry their line', () => {
+    expect(problems('version: 1\ntargets:\n  aws: [unclosed\n')[0]).toMatch(/^\d+ : /);
+  });
+});

@@ -1,0 +1,162 @@
+import fc from 'fast-check';
+import { type Action, planAccount, type PlanInput } from '../../domain/plan';
+import type { ActualAccount, DesiredAccount } from '../../domain/types';
+
+const MANAGED = ['g-admins', 'g-eng', 'g-all', 'g-fin'];
+
+function desired(over: Partial<DesiredAccount> = {}): DesiredAccount {
+  return {
+    userName: 'ada.lovelace',
+    externalId: 'ext-1',
+    employeeId: 'E1001',
+    enabled: true,
+    attributes: { Department: 'Engineering' },
+    createOnlyAttributes: [],
+    managedAttributes: ['Department', 'JobTitle'],
+    groups: ['g-all', 'g-eng'],
+    ...over,
+  };
+}
+
+function actual(over: Partial<ActualAccount> = {}): ActualAccount {
+  return { id: 'AID1', userName: 'ada.lovelace', externalId: 'ext-1', employeeId: 'E1001', enabled: true, attributes: { Department: 'Engineering' }, groups: ['g-all', 'g-eng'], owned: true, ...over };
+}
+
+function input(over: Partial<PlanInput>): PlanInput {
+  return { target: 'aws', employeeId: 'E1001', desired: desired(), onAbsent: 'disable', actual: null, managedGroups: MANAGED, existingGroups: new Set(MANAGED), createMissingGroups: true, ...over };
+}
+
+/** Applies a plan to an in-memory account the way a connector would. */
+function apply(acc: ActualAccount | null, actions: Action[]): ActualAccount | null {
+  let a = acc ? { ...acc, attributes: { ...acc.attributes }, groups: [...acc.groups] } : null;
+  for (const action of actions) {
+    switch (action.op) {
+      case 'create':
+        a = { id: 'NEW', userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: { ...action.attributes }, groups: [], owned: true };
+        break;
+      case 'update':
+        for (const c of action.changes) {
+          if (c.to === null) delete a!.attributes[c.attribute];
+          else a!.attributes[c.attribute] = c.to;
+        }
+        break;
+      case 'enable':
+        a!.enabled = true;
+        break;
+      case 'disable':
+        a!.enabled = false;
+        a!.groups = [];
+        break;
+      case 'delete':
+        a = null;
+        break;
+      case 'addMember':
+        a!.groups = [...new Set([...a!.groups, action.group])].sort();
+        break;
+      case 'removeMember':
+        a!.groups = a!.groups.filter((g) => g !== action.group);
+        break;
+      case 'createGroup':
+        break;
+    }
+  }
+  return a;
+}
+
+describe('planAccount', () => {
+  test('a joiner with no account: groups, create, then memberships, each with a reason', () => {
+    const plan = planAccount(input({ existingGroups: new Set(['g-all']) }));
+    expect(plan.actions.map((a) => `${a.op}${'group' in a ? ` ${a.group}` : ''}`)).toEqual(['createGroup g-eng', 'create', 'addMember g-all', 'addMember g-eng']);
+    expect(plan.actions.every((a) => a.reason.length > 0)).toBe(true);
+    expect(plan.findings).toEqual([]);
+  });
+
+  test('an account already as desired needs nothing', () => {
+    expect(planAccount(input({ actual: actual() }))).toEqual({ actions: [], findings: [] });
+  });
+
+  test('a mover: changed attribute, removed mapped attribute, revoked group, new group', () => {
+    const plan = planAccount(input({ desired: desired({ attributes: { Department: 'Finance' }, groups: ['g-all', 'g-fin'] }), actual: actual({ attributes: { Department: 'Engineering', JobTitle: 'Dev' } }) }));
+    expect(plan.actions).toEqual([
+      expect.objectContaining({ op: 'update', changes: [{ attribute: 'Department', from: 'Engineering', to: 'Finance' }, { attribute: 'JobTitle', from: 'Dev', to: null }] }),
+      expect.objectContaining({ op: 'addMember', group: 'g-fin' }),
+      expect.objectContaining({ op: 'removeMember', group: 'g-eng' }),
+    ]);
+  });
+
+  test('memberships in groups idflow does not manage are never removed', () => {
+    const plan = planAccount(input({ actual: actual({ groups: ['g-all', 'g-eng', 'hand-made-admins'] }) }));
+    expect(plan.actions).toEqual([]);
+  });
+
+  test('create-only attributes are set on create and never overwritten', () => {
+    const d = desired({ attributes: { Department: 'Engineering', CostCenter: 'CC-100' }, createOnlyAttributes: ['CostCenter'], managedAttributes: ['Department', 'CostCenter'] });
+    expect(planAccount(input({ desired: d, actual: actual({ attributes: { Department: 'Engineering', CostCenter: 'CC-999' } }) })).actions).toEqual([]);
+    expect(planAccount(input({ desired: d, actual: actual() })).actions).toEqual([expect.objectContaining({ op: 'update', changes: [{ attribute: 'CostCenter', from: null, to: 'CC-100' }] })]);
+  });
+
+  test('a leaver is disabled, or deleted when the policy says so', () => {
+    expect(planAccount(input({ desired: null, absentReason: 'leaver event', actual: actual() })).actions).toEqual([expect.objectContaining({ op: 'disable', reason: 'leaver event; policy disables' })]);
+    expect(planAccount(input({ desired: null, onAbsent: 'delete', actual: actual() })).actions.map((a) => a.op)).toEqual(['delete']);
+    expect(planAccount(input({ desired: null, onAbsent: 'ignore', actual: actual() })).actions).toEqual([]);
+  });
+
+  test('an unowned account is reported, never changed', () => {
+    const plan = planAccount(input({ actual: actual({ owned: false }) }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings).toEqual([expect.objectContaining({ kind: 'unowned' })]);
+  });
+
+  test("another person's account with the same name is a conflict, never overwritten", () => {
+    const plan = planAccount(input({ actual: actual({ externalId: 'ext-other' }) }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings[0]!.kind).toBe('conflict');
+  });
+
+  test('more groups than the target allows writes nothing for that identity', () => {
+    const groups = Array.from({ length: 11 }, (_, i) => `g${i}`);
+    const plan = planAccount(input({ desired: desired({ groups }), managedGroups: groups, existingGroups: new Set(groups), maxGroupsPerUser: 10 }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings[0]!.kind).toBe('tooManyGroups');
+  });
+});
+
+describe('planAccount properties', () => {
+  const attrs = fc.dictionary(fc.constantFrom('Department', 'JobTitle', 'CostCenter'), fc.string({ minLength: 1, maxLength: 5 }));
+  const groups = fc.subarray([...MANAGED, 'unmanaged-1']);
+  const desiredArb = fc.option(
+    fc.record({ attributes: attrs, groups: fc.subarray(MANAGED), enabled: fc.boolean(), createOnly: fc.subarray(['CostCenter']) }).map(({ attributes, groups: g, enabled, createOnly }) =>
+      desired({ attributes, groups: enabled ? g.sort() : [], enabled, createOnlyAttributes: createOnly, managedAttributes: ['Department', 'JobTitle', 'CostCenter'] }),
+    ),
+  );
+  const actualArb = fc.option(fc.record({ attributes: attrs, groups, enabled: fc.boolean(), owned: fc.boolean() }).map((a) => actual({ ...a, groups: a.groups.sort() })));
+  const onAbsent = fc.constantFrom('disable' as const, 'delete' as const, 'ignore' as const);
+
+  test('applying a plan and planning again gives an empty plan', () => {
+    fc.assert(
+      fc.property(desiredArb, actualArb, onAbsent, (d, a, policy) => {
+        const first = planAccount(input({ desired: d, actual: a, onAbsent: policy }));
+        const after = apply(a, first.actions);
+        const second = planAccount(input({ desired: d, actual: after, onAbsent: policy }));
+        expect(second.actions).toEqual([]);
+      }),
+    );
+  });
+
+  test('a plan never touches an unowned account', () => {
+    fc.assert(
+      fc.property(desiredArb, actualArb, onAbsent, (d, a, policy) => {
+        fc.pre(a !== null && !a.owned);
+        expect(planAccount(input({ desired: d, actual: a, onAbsent: policy })).actions).toEqual([]);
+      }),
+    );
+  });
+
+  test('planning is deterministic', () => {
+    fc.assert(
+      fc.property(desiredArb, actualArb, (d, a) => {
+        expect(planAccount(input({ desired: d, actual: a }))).toEqual(planAccount(input({ desired: d, actual: a })));
+      }),
+    );
+  });
+});
