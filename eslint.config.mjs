@@ -14,7 +14,10 @@ export default tseslint.config(
     files: ['workflows/**/*.ts'],
     rules: {
       // Workflow code is replayed: it must stay free of I/O and Node built-ins.
-      'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', '../activities/*'] }],
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: ['node:*', 'fs', 'path', 'http', 'https', 'crypto', 'child_process'], message: 'workflow code is replayed: no I/O or Node built-ins' },
+        { group: ['../activities', '../activities/*', '@aws-sdk/*', '@azure/*', '@microsoft/*'], allowTypeImports: true, message: 'workflows may import activities and SDKs by type only' },
+      ] }],
     },
   },
   { files: ['**/*.js', 'bin/*'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },

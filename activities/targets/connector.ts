@@ -1,5 +1,5 @@
 import type { AttributeChange } from '../../domain/plan';
-import type { ActualAccount, ActualGroup } from '../../domain/types';
+import type { ActualAccount } from '../../domain/types';
 
 /** What every target (AWS IAM, SCIM, ...) implements. Writes are idempotent: a retry after a crash is safe. */
 export interface TargetConnector {
