@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { parseConfig, type LoadedConfig } from '../domain/config-load';
-import { graphSelect } from '../domain/mapping';
+import { graphSelect, referencedGroups } from '../domain/mapping';
 import { createGraphClient, credentialFromEnv } from './graph/client';
 import { GraphSource } from './graph/source';
 import type { TargetConnector } from './targets/connector';
@@ -34,7 +34,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
 export function createRuntime(path = configPath(), env: NodeJS.ProcessEnv = process.env): Runtime {
   const loaded = loadConfigFile(path, env);
   const { config } = loaded;
-  const source = new GraphSource(createGraphClient({ baseUrl: config.source.graphBaseUrl, trustedHosts: config.source.trustedHosts }, credentialFromEnv(env)));
+  const source = new GraphSource(createGraphClient({ baseUrl: config.source.graphBaseUrl, trustedHosts: config.source.trustedHosts }, credentialFromEnv(env)), referencedGroups(loaded.targets));
   const connectors = new Map<string, TargetConnector>();
   for (const [name, target] of Object.entries(config.targets)) {
     if (!target.enabled) continue;

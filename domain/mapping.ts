@@ -78,6 +78,20 @@ export function graphSelect(targets: CompiledTarget[]): string[] {
   return [...wanted].sort();
 }
 
+/**
+ * The source groups any enabled target's scope or group map names. Only memberships in these are
+ * read and carried: group minimisation, like attribute minimisation.
+ */
+export function referencedGroups(targets: CompiledTarget[]): string[] {
+  const names = new Set<string>();
+  for (const t of targets) {
+    if (!t.config.enabled) continue;
+    for (const g of t.config.scope.groups ?? []) names.add(g);
+    for (const g of Object.keys(t.config.groups.map)) names.add(g);
+  }
+  return [...names].sort();
+}
+
 export interface ScopeDecision {
   inScope: boolean;
   reason: string;

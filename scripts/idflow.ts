@@ -1,20 +1,29 @@
 import { Command, CommanderError } from 'commander';
 import { applyStackEnv } from '../devstack/stack-file';
 import { CliError } from './client';
+import { configCommand } from './config';
 import { demoCommand } from './demo';
 import { devCommand } from './dev';
 import { eventCommand } from './event';
 import { workerCommand } from './worker';
 
 export function program(): Command {
-  return new Command('idflow')
+  const root = new Command('idflow')
     .description('identity lifecycle engine: Entra ID to AWS IAM and SCIM 2.0, as durable Temporal workflows')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addCommand(eventCommand())
+    .addCommand(configCommand())
     .addCommand(workerCommand())
     .addCommand(devCommand())
     .addCommand(demoCommand());
+  // Subcommands added as objects do not inherit these; errors must reach main() to get exit code 2.
+  const inherit = (cmd: Command) => {
+    cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
+    cmd.commands.forEach(inherit);
+  };
+  inherit(root);
+  return root;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -11,7 +11,7 @@ export const hrEventSignal = defineSignal<[HrEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
 export const statusQuery = defineQuery<IdentityStatus>('status');
 
-export type Outcome = 'provisioned' | 'verified' | 'failed' | 'skipped' | 'duplicate';
+export type Outcome = 'provisioned' | 'verified' | 'failed';
 
 export interface EventOutcome {
   eventId: string;
@@ -26,6 +26,8 @@ export interface IdentityStatus {
   queued: number;
   processing: string | null;
   recent: EventOutcome[];
+  /** Events whose id had been processed already: not processed again. */
+  duplicatesIgnored: number;
 }
 
 export interface IdentityWorkflowInput {
@@ -33,6 +35,7 @@ export interface IdentityWorkflowInput {
   /** Carried across continue-as-new. */
   pending?: HrEvent[];
   recent?: EventOutcome[];
+  duplicatesIgnored?: number;
   /** How long the workflow waits for another event before it completes. */
   idleTimeout?: Duration;
 }
@@ -53,31 +56,35 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   const queue: HrEvent[] = [...(input.pending ?? [])];
   const recent: EventOutcome[] = [...(input.recent ?? [])];
   let processing: string | null = null;
+  let duplicatesIgnored = input.duplicatesIgnored ?? 0;
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
   });
   setHandler(eventOutcomeQuery, (eventId) => recent.find((r) => r.eventId === eventId) ?? null);
-  setHandler(statusQuery, () => ({ employeeId: input.employeeId, queued: queue.length, processing, recent }));
+  setHandler(statusQuery, () => ({ employeeId: input.employeeId, queued: queue.length, processing, recent, duplicatesIgnored }));
 
   for (;;) {
     const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 minutes');
     if (!hasEvent) break;
     const event = queue.shift()!;
     const eventId = event.eventId ?? `${event.type}@${workflowInfo().historyLength}`;
+    if (recent.some((r) => r.eventId === eventId)) {
+      // Its first outcome stands; the eventOutcome query keeps answering with it.
+      duplicatesIgnored += 1;
+      continue;
+    }
     processing = eventId;
-    const outcome = recent.some((r) => r.eventId === eventId)
-      ? { eventId, type: event.type, outcome: 'duplicate' as const, targets: [] }
-      : await processEvent(input.employeeId, eventId, event);
+    const outcome = await processEvent(input.employeeId, eventId, event);
     recent.push(outcome);
     if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT);
     processing = null;
     upsertSearchAttributes([{ key: IdflowOutcome, value: outcome.outcome }]);
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent });
+      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored });
     }
   }
-  return { employeeId: input.employeeId, queued: 0, processing: null, recent };
+  return { employeeId: input.employeeId, queued: 0, processing: null, recent, duplicatesIgnored };
 }
 
 async function processEvent(employeeId: string, eventId: string, event: HrEvent): Promise<EventOutcome> {

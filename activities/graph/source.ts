@@ -3,39 +3,121 @@ import type { Group, User } from '@microsoft/microsoft-graph-types';
 import type { AttributeValue, SourceGroupRef, SourceIdentity } from '../../domain/types';
 import { toGraphFailure } from './client';
 
-/** Reads people from Entra ID through Graph, fetching only the selected attributes. */
+const PAGE_SIZE = 999;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface Query {
+  filter?: string;
+  select?: readonly string[];
+  top?: number;
+}
+
+interface Page<T> {
+  value: T[];
+  '@odata.nextLink'?: string;
+}
+
+/**
+ * Reads people from Entra ID through Graph. Only the selected attributes are fetched, and only
+ * memberships in the groups the config names (nested groups flattened) are carried.
+ */
 export class GraphSource {
-  constructor(private readonly client: Client) {}
+  private groupIds: Map<string, SourceGroupRef> | null = null;
+
+  constructor(
+    private readonly client: Client,
+    /** Source groups named by the config, by display name or id. */
+    private readonly referencedGroups: readonly string[],
+  ) {}
 
   async userByEmployeeId(employeeId: string, select: readonly string[]): Promise<SourceIdentity | null> {
     const escaped = employeeId.replace(/'/g, "''");
-    let page: { value: User[] };
-    try {
-      page = await this.client.api('/users').filter(`employeeId eq '${escaped}'`).select([...select]).top(2).get();
-    } catch (err) {
-      throw toGraphFailure(err, `user lookup by employeeId ${employeeId}`);
-    }
+    const page = await this.get<Page<User>>('/users', `user lookup by employeeId ${employeeId}`, { filter: `employeeId eq '${escaped}'`, select, top: 2 });
     if (page.value.length > 1) throw new Error(`more than one Entra ID user has employeeId ${employeeId}`);
     const user = page.value[0];
     if (!user) return null;
-    return toIdentity(user, select, await this.transitiveGroups(user.id!));
+    return toIdentity(user, select, await this.groupsOfUser(user.id!));
   }
 
-  /** Groups the user is in directly or through nested groups. */
-  async transitiveGroups(userId: string): Promise<SourceGroupRef[]> {
+  /** The referenced groups a user is in, directly or through nested groups. */
+  async groupsOfUser(userId: string): Promise<SourceGroupRef[]> {
+    const wanted = await this.resolveGroups();
     const groups: SourceGroupRef[] = [];
-    try {
-      let next: string | undefined = `/users/${encodeURIComponent(userId)}/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999`;
-      while (next) {
-        const page: { value: Group[]; '@odata.nextLink'?: string } = await this.client.api(next).get();
-        for (const g of page.value) groups.push({ id: g.id!, displayName: g.displayName ?? g.id! });
-        next = page['@odata.nextLink'];
-      }
-    } catch (err) {
-      throw toGraphFailure(err, `group memberships of user ${userId}`);
+    for await (const page of this.pages<Group>(`/users/${encodeURIComponent(userId)}/transitiveMemberOf/microsoft.graph.group`, `group memberships of user ${userId}`, { select: ['id', 'displayName'], top: PAGE_SIZE })) {
+      for (const g of page) if (wanted.has(g.id!)) groups.push(wanted.get(g.id!)!);
     }
-    return groups.sort((a, b) => a.displayName.localeCompare(b.displayName) || a.id.localeCompare(b.id));
+    return sortGroups(groups);
   }
+
+  /**
+   * Every user, one page at a time, with their referenced groups. Costs one call per page of users
+   * plus one per page of each referenced group's transitive members: never one call per user.
+   * `startAt` resumes from a page link saved by a heartbeat.
+   */
+  async *listIdentities(select: readonly string[], startAt?: string): AsyncGenerator<{ identities: SourceIdentity[]; next?: string }> {
+    const memberships = await this.membershipIndex();
+    let next: string | undefined = startAt;
+    let first = startAt === undefined;
+    while (first || next) {
+      const page: Page<User> = first ? await this.get<Page<User>>('/users', 'user listing', { select, top: PAGE_SIZE }) : await this.get<Page<User>>(next!, 'user listing');
+      first = false;
+      next = page['@odata.nextLink'];
+      yield { identities: page.value.map((u) => toIdentity(u, select, sortGroups(memberships.get(u.id!) ?? []))), next };
+    }
+  }
+
+  /** userId -> referenced groups, from each group's transitive members. */
+  async membershipIndex(): Promise<Map<string, SourceGroupRef[]>> {
+    const index = new Map<string, SourceGroupRef[]>();
+    for (const group of (await this.resolveGroups()).values()) {
+      for await (const page of this.pages<User>(`/groups/${group.id}/transitiveMembers/microsoft.graph.user`, `members of group ${group.displayName}`, { select: ['id'], top: PAGE_SIZE })) {
+        for (const u of page) index.set(u.id!, [...(index.get(u.id!) ?? []), group]);
+      }
+    }
+    return index;
+  }
+
+  /** Resolves configured group names to ids once; an unknown group is a config error worth failing on. */
+  private async resolveGroups(): Promise<Map<string, SourceGroupRef>> {
+    if (this.groupIds) return this.groupIds;
+    const resolved = new Map<string, SourceGroupRef>();
+    for (const ref of this.referencedGroups) {
+      const filter = GUID.test(ref) ? `id eq '${ref}'` : `displayName eq '${ref.replace(/'/g, "''")}'`;
+      const page = await this.get<Page<Group>>('/groups', `group lookup ${ref}`, { filter, select: ['id', 'displayName'], top: 2 });
+      if (page.value.length === 0) throw new Error(`source group "${ref}" named in the config does not exist in Entra ID`);
+      if (page.value.length > 1) throw new Error(`source group name "${ref}" is ambiguous in Entra ID; use its id in the config`);
+      const g = page.value[0]!;
+      resolved.set(g.id!, { id: g.id!, displayName: g.displayName ?? g.id! });
+    }
+    this.groupIds = resolved;
+    return resolved;
+  }
+
+  private async *pages<T>(path: string, what: string, query: Query): AsyncGenerator<T[]> {
+    let page: Page<T> = await this.get<Page<T>>(path, what, query);
+    yield page.value;
+    while (page['@odata.nextLink']) {
+      page = await this.get<Page<T>>(page['@odata.nextLink'], what);
+      yield page.value;
+    }
+  }
+
+  /** A path with query options, or an absolute nextLink as Graph gave it. */
+  private async get<T>(path: string, what: string, query: Query = {}): Promise<T> {
+    try {
+      let request = this.client.api(path);
+      if (query.filter) request = request.filter(query.filter);
+      if (query.select) request = request.select([...query.select]);
+      if (query.top) request = request.top(query.top);
+      return (await request.get()) as T;
+    } catch (err) {
+      throw toGraphFailure(err, what);
+    }
+  }
+}
+
+function sortGroups(groups: SourceGroupRef[]): SourceGroupRef[] {
+  return [...groups].sort((a, b) => a.displayName.localeCompare(b.displayName) || a.id.localeCompare(b.id));
 }
 
 export function toIdentity(user: User, select: readonly string[], groups: SourceGroupRef[]): SourceIdentity {

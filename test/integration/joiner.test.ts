@@ -1,6 +1,6 @@
 import { GetUserCommand, ListGroupsForUserCommand, ListUsersCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { EventOutcome } from '../../workflows/identity';
+import { type EventOutcome, statusQuery } from '../../workflows/identity';
 import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
 
 const iam = iamClient();
@@ -61,8 +61,22 @@ describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', ()
     expect(second!.outcome).toBe('verified');
     expect(second!.targets[0]!.actions).toBe(0);
 
+    // The same event id again answers with the first outcome and is not processed a second time.
     const repeated = idflow(['event', 'joiner', '--employee-id', 'E1003', '--event-id', 'hr-4711', '--wait', '--json']);
-    expect(outcomes(repeated.stdout)[0]!.outcome).toBe('duplicate');
+    expect(outcomes(repeated.stdout)).toEqual(outcomes(first.stdout));
+    const { client, close } = await temporalClient();
+    try {
+      const handle = client.workflow.getHandle('identity-E1003');
+      let status = await handle.query(statusQuery);
+      for (let i = 0; i < 50 && status.duplicatesIgnored === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = await handle.query(statusQuery);
+      }
+      expect(status.duplicatesIgnored).toBe(1);
+      expect(status.recent.filter((r) => r.eventId === 'hr-4711')).toHaveLength(1);
+    } finally {
+      await close();
+    }
 
     expect(await idflowUsers()).toEqual(['jose.alvarez']);
     expect(await userGroups('jose.alvarez')).toEqual(['idflow-all-staff', 'idflow-sales']);

@@ -1,0 +1,130 @@
+import { type CompiledTarget, desiredAccount } from './mapping';
+import { type Action, type ActionOp, countActions, type Finding, planAccount } from './plan';
+import type { ActualAccount, SourceIdentity } from './types';
+
+/**
+ * The whole-directory plan for one target: every source identity matched to its account, and every
+ * owned account that no identity claims. Pure: the dry run and the real run both come from here.
+ */
+
+export interface TargetState {
+  /** idflow-owned accounts, each with its groups. */
+  accounts: ActualAccount[];
+  /** Names of the managed groups that exist in the target. */
+  groups: string[];
+}
+
+export interface IdentityPlan {
+  employeeId: string;
+  userName: string;
+  actions: Action[];
+  findings: Finding[];
+}
+
+export interface TargetPlan {
+  target: string;
+  identities: IdentityPlan[];
+  counts: Record<ActionOp, number>;
+  findings: number;
+}
+
+export interface PlanTargetInput {
+  target: CompiledTarget;
+  identities: readonly SourceIdentity[];
+  state: TargetState;
+  maxGroupsPerUser?: number;
+}
+
+export function planTarget({ target, identities, state, maxGroupsPerUser }: PlanTargetInput): TargetPlan {
+  const byExternalId = new Map<string, ActualAccount>();
+  const byName = new Map<string, ActualAccount>();
+  for (const a of state.accounts) {
+    if (a.externalId) byExternalId.set(a.externalId, a);
+    byName.set(a.userName.toLowerCase(), a);
+  }
+  const claimed = new Set<string>();
+  const existingGroups = new Set(state.groups);
+  const common = {
+    target: target.name,
+    onAbsent: target.config.onLeaveScope,
+    managedGroups: target.managedGroups,
+    existingGroups,
+    createMissingGroups: target.config.groups.createMissing,
+    maxGroupsPerUser,
+  };
+  const plans: IdentityPlan[] = [];
+
+  for (const identity of [...identities].sort((a, b) => a.employeeId.localeCompare(b.employeeId) || a.id.localeCompare(b.id))) {
+    const result = desiredAccount(identity, target);
+    const desired = result.kind === 'account' ? result.account : null;
+    const userName = desired?.userName ?? nameFor(identity, target);
+    const actual = match(target, identity.id, userName, byExternalId, byName);
+    if (actual) claimed.add(actual.id);
+    if (result.kind === 'invalid') {
+      plans.push({ employeeId: identity.employeeId, userName: userName ?? identity.employeeId, actions: [], findings: result.problems.map((detail) => ({ kind: 'invalid', target: target.name, employeeId: identity.employeeId, userName: userName ?? identity.employeeId, detail })) });
+      continue;
+    }
+    if (!desired && !actual) continue;
+    const plan = planAccount({
+      ...common,
+      employeeId: identity.employeeId,
+      desired,
+      absentReason: result.kind === 'outOfScope' ? `out of scope: ${result.scope.reason}` : undefined,
+      actual,
+    });
+    // A group created for one identity exists for the next: plan it once.
+    for (const a of plan.actions) if (a.op === 'createGroup') existingGroups.add(a.group);
+    if (plan.actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId: identity.employeeId, userName: plan.actions[0]?.userName ?? userName ?? identity.employeeId, ...plan });
+  }
+
+  // Owned accounts no source identity claims: the person is gone from Entra ID.
+  for (const actual of [...state.accounts].sort((a, b) => a.userName.localeCompare(b.userName))) {
+    if (claimed.has(actual.id)) continue;
+    const employeeId = actual.employeeId ?? actual.userName;
+    const plan = planAccount({ ...common, employeeId, desired: null, absentReason: 'no longer in Entra ID', actual });
+    if (plan.actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId, userName: actual.userName, ...plan });
+  }
+
+  const all = plans.flatMap((p) => p.actions);
+  return { target: target.name, identities: plans, counts: countActions(all), findings: plans.reduce((n, p) => n + p.findings.length, 0) };
+}
+
+function match(target: CompiledTarget, externalId: string, userName: string | null, byExternalId: Map<string, ActualAccount>, byName: Map<string, ActualAccount>): ActualAccount | null {
+  for (const rule of target.config.matching) {
+    const found = rule === 'externalId' ? byExternalId.get(externalId) : userName ? byName.get(userName.toLowerCase()) : undefined;
+    if (found) return found;
+  }
+  return null;
+}
+
+/** The account name an out-of-scope identity would have, so its old account can still be found. */
+function nameFor(identity: SourceIdentity, target: CompiledTarget): string | null {
+  const unscoped = desiredAccount(identity, { ...target, config: { ...target.config, scope: { filters: [], includeDisabled: true } } });
+  return unscoped.kind === 'account' ? unscoped.account.userName : null;
+}
+
+export interface GuardDecision {
+  /** Disables and deletes held for a human decision. */
+  held: number;
+  triggered: boolean;
+  reason: string;
+}
+
+/**
+ * The mass-deletion guard: when one run would disable or delete more than the threshold (a count, or a
+ * share of the owned accounts), those actions wait for approval; everything else goes ahead.
+ */
+export function deletionGuard(plan: TargetPlan, guard: { maxCount?: number; maxPercent?: number }, ownedAccounts: number, approved = 0): GuardDecision {
+  const destructive = plan.counts.disable + plan.counts.delete;
+  const overCount = guard.maxCount !== undefined && destructive > guard.maxCount;
+  const overPercent = guard.maxPercent !== undefined && ownedAccounts > 0 && (destructive / ownedAccounts) * 100 > guard.maxPercent;
+  if (destructive === 0 || destructive <= approved || (!overCount && !overPercent)) {
+    return { held: 0, triggered: false, reason: destructive <= approved && destructive > 0 ? `${destructive} disables/deletes within the ${approved} approved` : 'below the threshold' };
+  }
+  const limits = [guard.maxCount !== undefined ? `${guard.maxCount} accounts` : null, guard.maxPercent !== undefined ? `${guard.maxPercent}% of ${ownedAccounts} owned accounts` : null].filter(Boolean).join(' or ');
+  return { held: destructive, triggered: true, reason: `${destructive} disables/deletes exceed the threshold of ${limits}` };
+}
+
+export function isDestructive(action: Action): boolean {
+  return action.op === 'disable' || action.op === 'delete';
+}
