@@ -1,4 +1,5 @@
-import { fnv1a32, normalizeDiacritics } from './text';
+import { normalizeDiacritics } from './expression-functions';
+import { fnv1a32 } from './text';
 
 /**
  * AWS IAM naming and tagging rules, checked before any call is made.
