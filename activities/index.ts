@@ -1,8 +1,10 @@
 import { identityActivities } from './identity';
+import { reconcileActivities } from './reconcile';
 import type { Runtime } from './runtime';
 
 export function createActivities(runtime: Runtime) {
-  return { ...identityActivities(runtime) };
+  const { planLive: _planLive, ...reconcile } = reconcileActivities(runtime);
+  return { ...identityActivities(runtime), ...reconcile };
 }
 
 export type IdflowActivities = ReturnType<typeof createActivities>;

@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { caBundle } from './trust';
 
 /** Where a running local stack can be reached. Written by `idflow dev`; read by scripts and tests. */
 export interface StackInfo {
@@ -37,7 +38,7 @@ export function stackEnv(info: StackInfo): Record<string, string> {
     AZURE_AUTHORITY_HOST: info.graph.authorityHost,
     IDFLOW_GRAPH_URL: info.graph.baseUrl,
     IDFLOW_GRAPH_TRUSTED_HOST: new URL(info.graph.baseUrl).hostname,
-    NODE_EXTRA_CA_CERTS: info.graph.caFile,
+    NODE_EXTRA_CA_CERTS: caBundle(info.graph.caFile),
     AWS_ENDPOINT_URL_IAM: info.iam.endpoint,
     IDFLOW_IAM_ENDPOINT: info.iam.endpoint,
     AWS_REGION: info.iam.region,
@@ -53,10 +54,11 @@ export function stackEnv(info: StackInfo): Record<string, string> {
 /**
  * Lets a command find the local stack: variables already set win, so the same command works against
  * a real cluster. NODE_EXTRA_CA_CERTS only counts at process start; bin/idflow re-executes for it.
+ * Trust is the one exception: the local CA is always added, since the variable is often set already.
  */
 export function applyStackEnv(env: NodeJS.ProcessEnv = process.env, file = STACK_FILE): StackInfo | null {
   const info = readStackFile(file);
   if (!info || env.TEMPORAL_ADDRESS) return info;
-  for (const [k, v] of Object.entries(stackEnv(info))) if (env[k] === undefined) env[k] = v;
+  for (const [k, v] of Object.entries(stackEnv(info))) if (env[k] === undefined || k === 'NODE_EXTRA_CA_CERTS') env[k] = v;
   return info;
 }

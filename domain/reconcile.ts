@@ -7,7 +7,7 @@ import type { ActualAccount, SourceIdentity } from './types';
  * owned account that no identity claims. Pure: the dry run and the real run both come from here.
  */
 
-export interface TargetState {
+export interface TargetSnapshot {
   /** idflow-owned accounts, each with its groups. */
   accounts: ActualAccount[];
   /** Names of the managed groups that exist in the target. */
@@ -23,6 +23,8 @@ export interface IdentityPlan {
 
 export interface TargetPlan {
   target: string;
+  /** Groups to create first: they serve many identities, so they belong to none. */
+  groups: Action[];
   identities: IdentityPlan[];
   counts: Record<ActionOp, number>;
   findings: number;
@@ -31,7 +33,7 @@ export interface TargetPlan {
 export interface PlanTargetInput {
   target: CompiledTarget;
   identities: readonly SourceIdentity[];
-  state: TargetState;
+  state: TargetSnapshot;
   maxGroupsPerUser?: number;
 }
 
@@ -53,6 +55,7 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
     maxGroupsPerUser,
   };
   const plans: IdentityPlan[] = [];
+  const groups: Action[] = [];
 
   for (const identity of [...identities].sort((a, b) => a.employeeId.localeCompare(b.employeeId) || a.id.localeCompare(b.id))) {
     const result = desiredAccount(identity, target);
@@ -72,9 +75,13 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
       absentReason: result.kind === 'outOfScope' ? `out of scope: ${result.scope.reason}` : undefined,
       actual,
     });
-    // A group created for one identity exists for the next: plan it once.
-    for (const a of plan.actions) if (a.op === 'createGroup') existingGroups.add(a.group);
-    if (plan.actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId: identity.employeeId, userName: plan.actions[0]?.userName ?? userName ?? identity.employeeId, ...plan });
+    for (const a of plan.actions) {
+      if (a.op !== 'createGroup') continue;
+      existingGroups.add(a.group);
+      groups.push({ ...a, employeeId: '', userName: '', reason: `${a.reason}; first needed by ${identity.employeeId}` });
+    }
+    const actions = plan.actions.filter((a) => a.op !== 'createGroup');
+    if (actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId: identity.employeeId, userName: actions[0]?.userName ?? userName ?? identity.employeeId, actions, findings: plan.findings });
   }
 
   // Owned accounts no source identity claims: the person is gone from Entra ID.
@@ -85,8 +92,8 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
     if (plan.actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId, userName: actual.userName, ...plan });
   }
 
-  const all = plans.flatMap((p) => p.actions);
-  return { target: target.name, identities: plans, counts: countActions(all), findings: plans.reduce((n, p) => n + p.findings.length, 0) };
+  const all = [...groups, ...plans.flatMap((p) => p.actions)];
+  return { target: target.name, groups, identities: plans, counts: countActions(all), findings: plans.reduce((n, p) => n + p.findings.length, 0) };
 }
 
 function match(target: CompiledTarget, externalId: string, userName: string | null, byExternalId: Map<string, ActualAccount>, byName: Map<string, ActualAccount>): ActualAccount | null {

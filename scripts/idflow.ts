@@ -5,6 +5,8 @@ import { configCommand } from './config';
 import { demoCommand } from './demo';
 import { devCommand } from './dev';
 import { eventCommand } from './event';
+import { planCommand } from './plan';
+import { decisionCommand, reconcileCommand } from './reconcile';
 import { workerCommand } from './worker';
 
 export function program(): Command {
@@ -14,6 +16,10 @@ export function program(): Command {
     .exitOverride()
     .addCommand(eventCommand())
     .addCommand(configCommand())
+    .addCommand(planCommand())
+    .addCommand(reconcileCommand())
+    .addCommand(decisionCommand('approve'))
+    .addCommand(decisionCommand('reject'))
     .addCommand(workerCommand())
     .addCommand(devCommand())
     .addCommand(demoCommand());

@@ -36,7 +36,10 @@ export interface IdentityWorkflowInput {
   pending?: HrEvent[];
   recent?: EventOutcome[];
   duplicatesIgnored?: number;
-  /** How long the workflow waits for another event before it completes. */
+  /**
+   * How long the workflow waits for another event before it completes. Short on purpose: a running
+   * identity workflow tells a reconcile to keep its hands off that person.
+   */
   idleTimeout?: Duration;
 }
 
@@ -65,7 +68,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   setHandler(statusQuery, () => ({ employeeId: input.employeeId, queued: queue.length, processing, recent, duplicatesIgnored }));
 
   for (;;) {
-    const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 minutes');
+    const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 seconds');
     if (!hasEvent) break;
     const event = queue.shift()!;
     const eventId = event.eventId ?? `${event.type}@${workflowInfo().historyLength}`;

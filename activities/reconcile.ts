@@ -1,0 +1,184 @@
+import { Context } from '@temporalio/activity';
+import pLimit from 'p-limit';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Action, ActionOp } from '../domain/plan';
+import { countActions } from '../domain/plan';
+import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
+import type { SourceIdentity } from '../domain/types';
+import { applyAction } from './identity';
+import type { Runtime } from './runtime';
+
+/**
+ * The full sync for one target, as one activity: read the source and the target, plan, apply in
+ * bounded batches, verify. The heavy comparison stays here so workflow history holds only counts
+ * and bounded samples, whatever the directory's size.
+ */
+
+export interface ReconcileTargetInput {
+  target: string;
+  dryRun: boolean;
+  /** Disables and deletes a human approved for this run; the guard holds them otherwise. */
+  approvedDestructive?: number;
+  /** Identities to leave alone: their own workflow is processing newer events. */
+  skipEmployeeIds?: string[];
+}
+
+export interface ReconcileTargetResult {
+  target: string;
+  configVersion: string;
+  dryRun: boolean;
+  identitiesRead: number;
+  accountsOwned: number;
+  /** Planned actions per kind (before the guard). */
+  planned: Record<ActionOp, number>;
+  applied: Record<ActionOp, number>;
+  guard: GuardDecision;
+  /**
+   * Differences on accounts that already existed: changes made directly in the target (drift), or
+   * source changes no event announced. Repaired unless this is a dry run.
+   */
+  drift: { count: number; sample: string[] };
+  findings: { count: number; sample: string[] };
+  failures: { count: number; sample: { employeeId: string; error: string }[] };
+  skipped: { count: number; sample: string[] };
+  /** A bounded part of the plan, for `idflow reconcile --dry-run` and the UI. */
+  planSample: string[];
+  verify: { checked: boolean; remaining: number };
+  reads: { sourcePages: number; targetCalls: number };
+  durationMs: number;
+}
+
+const SAMPLE = 50;
+const CONCURRENCY = 8;
+
+export function reconcileActivities(runtime: Runtime) {
+  const compiled = (name: string) => {
+    const t = runtime.loaded.targets.find((x) => x.name === name && x.config.enabled);
+    const c = runtime.connectors.get(name);
+    if (!t || !c) throw ApplicationFailure.nonRetryable(`target "${name}" is not configured or not enabled on this worker`, 'Config.unknownTarget');
+    return { target: t, connector: c };
+  };
+
+  /** Reads both sides and plans: the code path shared by `idflow plan`, dry runs and real runs. */
+  async function planLive(name: string): Promise<{ plan: TargetPlan; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
+    const { target, connector } = compiled(name);
+    const identities: SourceIdentity[] = [];
+    let sourcePages = 0;
+    for await (const page of runtime.source.listIdentities(runtime.select)) {
+      identities.push(...page.identities);
+      sourcePages += 1;
+      heartbeat({ phase: 'reading source', pages: sourcePages });
+    }
+    const state = await connector.readState();
+    heartbeat({ phase: 'planning', identities: identities.length, accounts: state.accounts.length });
+    const plan = planTarget({ target, identities, state: { accounts: state.accounts, groups: state.groups.map((g) => g.name) }, maxGroupsPerUser: connector.maxGroupsPerUser });
+    return { plan, identities: identities.length, owned: state.accounts.length, sourcePages, targetCalls: state.calls };
+  }
+
+  return {
+    planLive,
+
+    async enabledTargets(): Promise<string[]> {
+      return runtime.loaded.targets.filter((t) => t.config.enabled && runtime.connectors.has(t.name)).map((t) => t.name);
+    },
+
+    /**
+     * Employees whose identity workflow is running: processing or waiting on events (a future start
+     * date, a leaver's retention). Their own workflow is the one writer for them.
+     */
+    async identitiesInFlight(): Promise<string[]> {
+      const ids: string[] = [];
+      for await (const wf of Context.current().client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) {
+        if (wf.workflowId.startsWith('identity-')) ids.push(wf.workflowId.slice('identity-'.length));
+      }
+      return ids.sort();
+    },
+
+    async reconcileTarget(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
+      const started = Date.now();
+      const { connector } = compiled(input.target);
+      const { plan, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
+      const guardConfig = compiled(input.target).target.config.deletionGuard;
+      const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
+      const skip = new Set(input.skipEmployeeIds ?? []);
+      const applied = countActions([]);
+      const failures: { employeeId: string; error: string }[] = [];
+      const skipped: string[] = [];
+      const work: IdentityPlan[] = [];
+      for (const p of plan.identities) {
+        if (p.actions.length === 0) continue;
+        if (skip.has(p.employeeId)) skipped.push(p.employeeId);
+        else work.push(p);
+      }
+
+      if (!input.dryRun) {
+        for (const action of plan.groups) {
+          await applyAction(connector, action);
+          applied[action.op] += 1;
+        }
+        let done = 0;
+        const limit = pLimit(CONCURRENCY);
+        await Promise.all(work.map((p) => limit(async () => {
+          const actions = guard.triggered ? p.actions.filter((a) => !isDestructive(a)) : p.actions;
+          try {
+            for (const action of actions) {
+              await applyAction(connector, action);
+              applied[action.op] += 1;
+            }
+          } catch (err) {
+            // One identity failing is recorded against it; the run goes on.
+            failures.push({ employeeId: p.employeeId, error: errorText(err) });
+          }
+          done += 1;
+          heartbeat({ phase: 'applying', done, of: work.length });
+        })));
+      }
+
+      let verify = { checked: false, remaining: 0 };
+      if (!input.dryRun && (work.length > 0 || plan.groups.length > 0)) {
+        const again = await planLive(input.target);
+        const remaining = again.plan.identities.filter((p) => !skip.has(p.employeeId)).reduce((n, p) => n + p.actions.filter((a) => !(guard.triggered && isDestructive(a))).length, 0);
+        verify = { checked: true, remaining };
+      }
+
+      const actions = [...plan.groups, ...plan.identities.flatMap((p) => p.actions)];
+      const drift = plan.identities.filter((p) => !p.actions.some((a) => a.op === 'create')).flatMap((p) => p.actions.filter((a) => a.op !== 'createGroup'));
+      const findings = plan.identities.flatMap((p) => p.findings.map((f) => `${f.employeeId} ${f.kind}: ${f.detail}`));
+      return {
+        target: input.target,
+        configVersion: runtime.configVersion,
+        dryRun: input.dryRun,
+        identitiesRead: identities,
+        accountsOwned: owned,
+        planned: plan.counts,
+        applied,
+        guard,
+        drift: { count: drift.length, sample: drift.slice(0, SAMPLE).map(describe) },
+        findings: { count: findings.length, sample: findings.slice(0, SAMPLE) },
+        failures: { count: failures.length, sample: failures.slice(0, SAMPLE) },
+        skipped: { count: skipped.length, sample: skipped.slice(0, SAMPLE) },
+        planSample: actions.slice(0, SAMPLE * 4).map(describe),
+        verify,
+        reads: { sourcePages, targetCalls },
+        durationMs: Date.now() - started,
+      };
+    },
+  };
+}
+
+export function describe(action: Action): string {
+  const what = 'group' in action ? ` ${action.group}` : action.op === 'update' ? ` ${action.changes.map((c) => c.attribute).join(',')}` : '';
+  return `${action.op} ${action.userName}${what} (${action.reason})`;
+}
+
+function heartbeat(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Outside an activity (idflow plan) there is nobody to tell.
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

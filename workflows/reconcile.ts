@@ -1,0 +1,105 @@
+import { condition, defineQuery, defineUpdate, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { IdflowActivities } from '../activities';
+import type { ReconcileTargetResult } from '../activities/reconcile';
+import { IdflowAwaitingApproval, IdflowOutcome, IdflowTargets } from './search-attributes';
+
+/**
+ * Full sync: every target read, planned and repaired, with the mass-deletion guard in front of
+ * disables and deletes. Progress is visible through a query and the memo.
+ */
+
+export interface ReconcileInput {
+  dryRun?: boolean;
+  /** Default: every target the worker's config enables. */
+  targets?: string[];
+  /** How long held deletions wait for `idflow approve`; then they are rejected. */
+  approvalTimeout?: Duration;
+}
+
+export interface ApprovalDecision {
+  approved: boolean;
+  by: string;
+  note?: string;
+}
+
+export interface ReconcileProgress {
+  phase: 'planning' | 'applying' | 'awaiting approval' | 'applying approved' | 'done';
+  dryRun: boolean;
+  results: ReconcileTargetResult[];
+  held: { target: string; count: number; reason: string }[];
+  decision: ApprovalDecision | null;
+}
+
+export interface ReconcileResult extends ReconcileProgress {
+  summary: string;
+}
+
+export const progressQuery = defineQuery<ReconcileProgress>('progress');
+export const approveUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('reject');
+
+const { reconcileTarget, enabledTargets, identitiesInFlight } = proxyActivities<IdflowActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '5s', maximumInterval: '2 minutes', maximumAttempts: 5 },
+});
+
+export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileResult> {
+  const dryRun = input.dryRun ?? false;
+  const progress: ReconcileProgress = { phase: 'planning', dryRun, results: [], held: [], decision: null };
+  const decide = (approved: boolean) => (args: { by: string; note?: string }): ApprovalDecision => {
+    const decision: ApprovalDecision = { approved, by: args.by, ...(args.note ? { note: args.note } : {}) };
+    progress.decision = decision;
+    return decision;
+  };
+  const onlyWhileWaiting = (_args: { by: string; note?: string }) => {
+    if (progress.phase !== 'awaiting approval' || progress.decision) throw new Error(`this run is not waiting for approval (phase: ${progress.phase})`);
+  };
+  setHandler(progressQuery, () => progress);
+  setHandler(approveUpdate, decide(true), { validator: onlyWhileWaiting });
+  setHandler(rejectUpdate, decide(false), { validator: onlyWhileWaiting });
+
+  const targets = input.targets ?? (await enabledTargets());
+  upsertSearchAttributes([{ key: IdflowTargets, value: targets }]);
+  // An identity whose own workflow is running owns its writes: a snapshot never undoes a newer event.
+  const skipEmployeeIds = dryRun ? [] : await identitiesInFlight();
+  progress.phase = dryRun ? 'planning' : 'applying';
+  memo(progress);
+  progress.results = await Promise.all(targets.map((target) => reconcileTarget({ target, dryRun, skipEmployeeIds })));
+  progress.held = progress.results.filter((r) => r.guard.triggered).map((r) => ({ target: r.target, count: r.guard.held, reason: r.guard.reason }));
+
+  if (!dryRun && progress.held.length > 0) {
+    progress.phase = 'awaiting approval';
+    upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: true }]);
+    memo(progress);
+    const decided = await condition(() => progress.decision !== null, input.approvalTimeout ?? '24 hours');
+    if (!decided) progress.decision = { approved: false, by: 'timeout', note: `no decision within ${String(input.approvalTimeout ?? '24 hours')}` };
+    upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: false }]);
+    if (progress.decision!.approved) {
+      progress.phase = 'applying approved';
+      memo(progress);
+      const approved = await Promise.all(progress.held.map((h) => reconcileTarget({ target: h.target, dryRun: false, approvedDestructive: h.count, skipEmployeeIds })));
+      progress.results = progress.results.map((r) => approved.find((a) => a.target === r.target) ?? r);
+    }
+  }
+
+  progress.phase = 'done';
+  const failed = progress.results.some((r) => r.failures.count > 0);
+  const held = progress.held.length > 0 && !progress.decision?.approved;
+  upsertSearchAttributes([{ key: IdflowOutcome, value: dryRun ? 'planned' : failed ? 'failed' : held ? 'held' : 'reconciled' }]);
+  memo(progress);
+  return { ...progress, summary: summarize(progress) };
+}
+
+function memo(progress: ReconcileProgress): void {
+  upsertMemo({ summary: summarize(progress), phase: progress.phase });
+}
+
+export function summarize(p: ReconcileProgress): string {
+  const parts = p.results.map((r) => {
+    const planned = Object.entries(r.planned).filter(([, n]) => n > 0).map(([op, n]) => `${op} ${n}`).join(', ') || 'no changes';
+    return `${r.target}: ${planned}${r.failures.count ? `, ${r.failures.count} failed` : ''}${r.guard.triggered ? `, ${r.guard.held} held` : ''}`;
+  });
+  return `${p.dryRun ? 'dry run' : 'reconcile'} (${p.phase}) ${parts.join('; ') || 'starting'}`;
+}
