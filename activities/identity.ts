@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
 import type { DesiredAccount, SourceIdentity } from '../domain/types';
-import type { EventType } from '../domain/events';
+import type { LifecyclePolicy } from '../domain/config';
 import type { Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';
 
@@ -14,8 +14,16 @@ export interface TargetDecision {
   desired: DesiredAccount | null;
   /** Why no account is desired (leaver, out of scope, ...). */
   absentReason?: string;
+  /** Overrides the target's onLeaveScope: a leaver is disabled, a purge deletes. */
+  absentPolicy?: 'disable' | 'delete';
   problems?: string[];
 }
+
+/**
+ * How an event turns the source into desired state: `apply` (joiner, mover, rehire), `prepare`
+ * (a future joiner: disabled, no groups), `revoke` (leaver: disable now), `purge` (retention over: delete).
+ */
+export type TransformMode = 'apply' | 'prepare' | 'revoke' | 'purge';
 
 export interface ProvisionInput {
   target: string;
@@ -65,7 +73,7 @@ export function identityActivities(runtime: Runtime) {
       employeeId: input.employeeId,
       desired: decision.desired,
       absentReason: decision.absentReason,
-      onAbsent: target.config.onLeaveScope,
+      onAbsent: decision.absentPolicy ?? target.config.onLeaveScope,
       actual,
       managedGroups: target.managedGroups,
       existingGroups: await c.existingGroups(wanted),
@@ -81,11 +89,16 @@ export function identityActivities(runtime: Runtime) {
     },
 
     /** transform: scoping and mapping for every enabled target. */
-    async transformIdentity(input: { employeeId: string; eventType: EventType; identity: SourceIdentity | null }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
+    /** The lifecycle durations and switches of the worker's config. */
+    async lifecyclePolicy(): Promise<LifecyclePolicy> {
+      return runtime.loaded.config.lifecycle;
+    },
+
+    async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: SourceIdentity | null }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
       const decisions = runtime.loaded.targets
         .filter((t) => t.config.enabled)
         .map((t): TargetDecision => {
-          if (!input.identity) return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID' };
+          if (!input.identity) return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID', problems: ['the person is not in Entra ID, so no account name can be derived; the scheduled reconcile handles accounts of people gone from the source'] };
           const result = desiredAccount(input.identity, t);
           if (result.kind === 'invalid') return { target: t.name, userName: null, desired: null, problems: result.problems };
           if (result.kind === 'outOfScope') {
@@ -93,8 +106,11 @@ export function identityActivities(runtime: Runtime) {
             const named = desiredAccount(input.identity, { ...t, config: { ...t.config, scope: { filters: [], includeDisabled: true } } });
             return { target: t.name, userName: named.kind === 'account' ? named.account.userName : null, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
           }
-          if (input.eventType === 'leaver') return { target: t.name, userName: result.account.userName, desired: null, absentReason: 'leaver event' };
-          return { target: t.name, userName: result.account.userName, desired: result.account };
+          const userName = result.account.userName;
+          if (input.mode === 'revoke') return { target: t.name, userName, desired: null, absentReason: 'leaver event', absentPolicy: 'disable' };
+          if (input.mode === 'purge') return { target: t.name, userName, desired: null, absentReason: 'leaver retention ended', absentPolicy: 'delete' };
+          if (input.mode === 'prepare') return { target: t.name, userName, desired: { ...result.account, enabled: false, groups: [] } };
+          return { target: t.name, userName, desired: result.account };
         });
       return { configVersion: runtime.configVersion, decisions };
     },

@@ -22,6 +22,8 @@ export interface StackOptions {
   worker?: boolean;
   users?: number;
   config?: string;
+  /** Extra environment for the worker (e.g. short lifecycle durations in tests). */
+  workerEnv?: Record<string, string>;
   /** Where to write stack.json; none when undefined. */
   stackFile?: string;
   log?: (line: string) => void;
@@ -120,7 +122,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     };
     const env = stackEnv(info);
     if (opts.worker) {
-      const worker = startProcess('worker', process.execPath, [join(root, 'bin', 'idflow'), 'worker'], { logDir, env: { ...process.env, ...env } });
+      const worker = startProcess('worker', process.execPath, [join(root, 'bin', 'idflow'), 'worker'], { logDir, env: { ...process.env, ...env, ...opts.workerEnv } });
       processes.push(worker);
       await waitForLine(worker, 'stderr', 'idflow worker', 90_000, (line) => (line.startsWith('idflow worker: task queue') ? true : undefined));
     }

@@ -90,11 +90,24 @@ export const SourceSchema = z.strictObject({
   trustedHosts: z.array(z.string()).default([]),
 });
 
+/** A duration such as "30 days", "90s" or "10 minutes" (the forms Temporal accepts). */
+const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
+
+export const LifecycleSchema = z.strictObject({
+  /** How long a leaver's disabled accounts are kept before they are deleted; a rehire within it restores them. */
+  leaverRetention: DurationSchema.default('30 days'),
+  /** How long a joiner or rehire waits for the person to appear in Entra ID before failing. */
+  waitForSourceUser: DurationSchema.default('1 hour'),
+  /** A joiner with a future start date gets disabled accounts now, enabled at the start. */
+  prepareJoinersDisabled: z.boolean().default(true),
+});
+
 export const ConfigSchema = z.strictObject({
   version: z.literal(1),
   /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
   instance: Name.default('idflow'),
   source: SourceSchema.default({ type: 'entra', graphBaseUrl: 'https://graph.microsoft.com/', trustedHosts: [] }),
+  lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true }),
   targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
 });
 
@@ -103,6 +116,7 @@ export type TargetConfig = z.infer<typeof TargetSchema>;
 export type IamTargetConfig = z.infer<typeof IamTargetSchema>;
 export type ScimTargetConfig = z.infer<typeof ScimTargetSchema>;
 export type ScopeConfig = z.infer<typeof ScopeSchema>;
+export type LifecyclePolicy = z.infer<typeof LifecycleSchema>;
 export type AttributeMapping = z.infer<typeof AttributeMappingSchema>;
 
 /** The target groups idflow manages for a target: exactly those its group map names. */

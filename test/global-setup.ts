@@ -12,7 +12,7 @@ import { TEST_STACK_FILE } from './support/stack';
 export default async function globalSetup(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'idflow-test-'));
   const started = Date.now();
-  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 300, log: (l) => process.stderr.write(`${l}\n`) });
+  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 60, workerEnv: { IDFLOW_LEAVER_RETENTION: '8 seconds', IDFLOW_WAIT_FOR_SOURCE_USER: '4 seconds' }, log: (l) => process.stderr.write(`${l}\n`) });
   writeStackFile(stack.info, TEST_STACK_FILE);
   process.stderr.write(`\ntest stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s (state ${stateDir})\n`);
   (globalThis as { idflowTestStack?: typeof stack }).idflowTestStack = stack;

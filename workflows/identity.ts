@@ -1,23 +1,38 @@
-import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setHandler, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
-import type { ProvisionResult, VerifyResult } from '../activities/identity';
+import type { ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
+import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent } from '../domain/events';
+import type { SourceIdentity } from '../domain/types';
 import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attributes';
 
-/** One workflow per person: their HR events are processed in order, one at a time. */
+/**
+ * One workflow per person: their HR events are processed in order, one at a time, each through
+ * fetch -> transform -> provision -> verify on every target. A leaver's workflow stays for the
+ * retention period, so the deletion is a durable timer a rehire can cancel.
+ */
 
 export const hrEventSignal = defineSignal<[HrEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
 export const statusQuery = defineQuery<IdentityStatus>('status');
 
-export type Outcome = 'provisioned' | 'verified' | 'failed';
+export type Outcome = 'provisioned' | 'verified' | 'failed' | 'ignored';
+
+export interface TargetOutcome {
+  target: string;
+  actions: number;
+  findings: string[];
+  verified: boolean;
+  error?: string;
+}
 
 export interface EventOutcome {
   eventId: string;
-  type: HrEvent['type'];
+  type: HrEvent['type'] | 'retention-ended';
   outcome: Outcome;
-  targets: { target: string; actions: number; findings: string[]; verified: boolean; error?: string }[];
+  targets: TargetOutcome[];
   error?: string;
 }
 
@@ -25,6 +40,8 @@ export interface IdentityStatus {
   employeeId: string;
   queued: number;
   processing: string | null;
+  /** What the workflow is waiting for, if anything. */
+  waiting: string | null;
   recent: EventOutcome[];
   /** Events whose id had been processed already: not processed again. */
   duplicatesIgnored: number;
@@ -36,6 +53,8 @@ export interface IdentityWorkflowInput {
   pending?: HrEvent[];
   recent?: EventOutcome[];
   duplicatesIgnored?: number;
+  /** A leaver's retention still running when the workflow continued as new. */
+  retentionUntil?: string;
   /**
    * How long the workflow waits for another event before it completes. Short on purpose: a running
    * identity workflow tells a reconcile to keep its hands off that person.
@@ -46,9 +65,9 @@ export interface IdentityWorkflowInput {
 const RECENT_LIMIT = 50;
 const VERIFY_ATTEMPTS = 5;
 
-const { fetchIdentity, transformIdentity } = proxyActivities<IdflowActivities>({
+const { fetchIdentity, transformIdentity, lifecyclePolicy } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: ['InvalidEventError'] },
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
 const { provisionAccount, verifyAccount } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '2 minutes',
@@ -56,20 +75,48 @@ const { provisionAccount, verifyAccount } = proxyActivities<IdflowActivities>({
 });
 
 export async function identityWorkflow(input: IdentityWorkflowInput): Promise<IdentityStatus> {
+  const { employeeId } = input;
   const queue: HrEvent[] = [...(input.pending ?? [])];
   const recent: EventOutcome[] = [...(input.recent ?? [])];
   let processing: string | null = null;
+  let waiting: string | null = null;
   let duplicatesIgnored = input.duplicatesIgnored ?? 0;
+  let retentionUntil: number | null = input.retentionUntil ? Date.parse(input.retentionUntil) : null;
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
   });
   setHandler(eventOutcomeQuery, (eventId) => recent.find((r) => r.eventId === eventId) ?? null);
-  setHandler(statusQuery, () => ({ employeeId: input.employeeId, queued: queue.length, processing, recent, duplicatesIgnored }));
+  setHandler(statusQuery, () => ({ employeeId, queued: queue.length, processing, waiting, recent, duplicatesIgnored }));
+
+  const policy = await lifecyclePolicy();
+  const record = (outcome: EventOutcome) => {
+    recent.push(outcome);
+    if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT);
+    upsertSearchAttributes([{ key: IdflowOutcome, value: outcome.outcome }]);
+    upsertMemo({ summary: `${outcome.type} ${employeeId}: ${outcome.outcome}${outcome.error ? ` (${outcome.error.slice(0, 200)})` : ''}` });
+  };
+  const wait = (what: string | null) => {
+    waiting = what;
+    setCurrentDetails(what ? `waiting: ${what}` : '');
+  };
 
   for (;;) {
-    const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 seconds');
-    if (!hasEvent) break;
+    if (retentionUntil !== null) {
+      // A leaver: the accounts are disabled; delete them when retention ends unless the person comes back.
+      wait(`leaver retention until ${new Date(retentionUntil).toISOString()}; a rehire cancels the deletion`);
+      const comeback = await condition(() => queue.length > 0, Math.max(0, retentionUntil - Date.now()));
+      if (!comeback) {
+        wait(null);
+        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy));
+        retentionUntil = null;
+        continue;
+      }
+    } else {
+      wait(null);
+      const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 seconds');
+      if (!hasEvent) break;
+    }
     const event = queue.shift()!;
     const eventId = event.eventId ?? `${event.type}@${workflowInfo().historyLength}`;
     if (recent.some((r) => r.eventId === eventId)) {
@@ -77,37 +124,47 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       duplicatesIgnored += 1;
       continue;
     }
+    if (retentionUntil !== null && event.type !== 'rehire' && event.type !== 'joiner') {
+      record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: 'the person has left; only a rehire or joiner applies during retention' });
+      continue;
+    }
     processing = eventId;
-    const outcome = await processEvent(input.employeeId, eventId, event);
-    recent.push(outcome);
-    if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT);
+    upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
+    const outcome = await handleEvent(employeeId, eventId, event, policy, wait);
+    record(outcome);
     processing = null;
-    upsertSearchAttributes([{ key: IdflowOutcome, value: outcome.outcome }]);
+    if (event.type === 'leaver' && outcome.outcome !== 'failed') retentionUntil = Date.now() + msToNumber(policy.leaverRetention as Duration);
+    else if (event.type === 'rehire' || event.type === 'joiner') retentionUntil = null;
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored });
+      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored, retentionUntil: retentionUntil === null ? undefined : new Date(retentionUntil).toISOString() });
     }
   }
-  return { employeeId: input.employeeId, queued: 0, processing: null, recent, duplicatesIgnored };
+  return { employeeId, queued: 0, processing: null, waiting: null, recent, duplicatesIgnored };
 }
 
-async function processEvent(employeeId: string, eventId: string, event: HrEvent): Promise<EventOutcome> {
-  upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
-  if (event.effectiveAt) {
-    const wait = Date.parse(event.effectiveAt) - Date.now();
-    if (wait > 0) {
-      log.info('waiting for the effective time', { eventId, effectiveAt: event.effectiveAt });
-      await sleep(wait);
+async function handleEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
+  const effectiveIn = event.effectiveAt ? Date.parse(event.effectiveAt) - Date.now() : 0;
+  if (effectiveIn > 0) {
+    if (event.type === 'joiner' && policy.prepareJoinersDisabled) {
+      const prepared = await runEvent(employeeId, eventId, event.type, 'prepare', policy, wait);
+      if (prepared.outcome === 'failed') return prepared;
     }
+    wait(`${event.type} effective at ${event.effectiveAt}`);
+    log.info('waiting for the effective time', { eventId, effectiveAt: event.effectiveAt });
+    await sleep(effectiveIn);
+    wait(null);
   }
+  return runEvent(employeeId, eventId, event.type, event.type === 'leaver' ? 'revoke' : 'apply', policy, wait);
+}
+
+/** fetch -> transform -> provision -> verify for every target; one target failing never stops another. */
+async function runEvent(employeeId: string, eventId: string, type: EventOutcome['type'], mode: TransformMode, policy: LifecyclePolicy, wait?: (what: string | null) => void): Promise<EventOutcome> {
   try {
-    const identity = await fetchIdentity(employeeId);
-    if (!identity && event.type !== 'leaver') {
-      throw ApplicationFailure.nonRetryable(`employee ${employeeId} was not found in Entra ID`, 'Source.notFound');
-    }
-    const { decisions } = await transformIdentity({ employeeId, eventType: event.type, identity });
+    const identity = await fetchWithPatience(employeeId, mode, policy, wait);
+    const { decisions } = await transformIdentity({ employeeId, mode, identity });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);
     const targets = await Promise.all(
-      decisions.map(async (decision) => {
+      decisions.map(async (decision): Promise<TargetOutcome> => {
         const input = { target: decision.target, employeeId, decision };
         try {
           const result: ProvisionResult = await provisionAccount(input);
@@ -120,16 +177,34 @@ async function processEvent(employeeId: string, eventId: string, event: HrEvent)
             ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
           };
         } catch (err) {
-          // One target failing is recorded against it; the others still go ahead.
           return { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) };
         }
       }),
     );
     const failed = targets.some((t) => t.error || t.findings.length > 0);
     const changed = targets.some((t) => t.actions > 0);
-    return { eventId, type: event.type, outcome: failed ? 'failed' : changed ? 'provisioned' : 'verified', targets };
+    return { eventId, type, outcome: failed ? 'failed' : changed ? 'provisioned' : 'verified', targets };
   } catch (err) {
-    return { eventId, type: event.type, outcome: 'failed', targets: [], error: errorMessage(err) };
+    return { eventId, type, outcome: 'failed', targets: [], error: errorMessage(err) };
+  }
+}
+
+/**
+ * HR often announces a joiner before Entra ID has the account: wait for it with backoff, visibly,
+ * up to the configured limit. A leaver or purge needs no wait: absent is a valid answer for them.
+ */
+async function fetchWithPatience(employeeId: string, mode: TransformMode, policy: LifecyclePolicy, wait?: (what: string | null) => void): Promise<SourceIdentity | null> {
+  const deadline = Date.now() + msToNumber(policy.waitForSourceUser as Duration);
+  let delay = 5_000;
+  for (;;) {
+    const identity = await fetchIdentity(employeeId);
+    if (identity || mode === 'revoke' || mode === 'purge') return identity;
+    if (Date.now() + delay > deadline) {
+      throw ApplicationFailure.nonRetryable(`employee ${employeeId} was not found in Entra ID within ${policy.waitForSourceUser}`, 'Source.notFound');
+    }
+    wait?.(`employee ${employeeId} to appear in Entra ID (until ${new Date(deadline).toISOString()})`);
+    await sleep(delay);
+    delay = Math.min(delay * 2, 10 * 60_000);
   }
 }
 

@@ -1,27 +1,13 @@
-import { GetUserCommand, ListGroupsForUserCommand, ListUsersCommand, CreateUserCommand } from '@aws-sdk/client-iam';
+import { CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { type EventOutcome, statusQuery } from '../../workflows/identity';
+import { idflowUsers, userGroups, userTags } from '../support/iam';
 import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
 
 const iam = iamClient();
 
 function outcomes(stdout: string): EventOutcome[] {
   return JSON.parse(stdout) as EventOutcome[];
-}
-
-async function userTags(userName: string): Promise<Record<string, string>> {
-  const { User } = await iam.send(new GetUserCommand({ UserName: userName }));
-  return Object.fromEntries((User!.Tags ?? []).map((t) => [t.Key!, t.Value!]));
-}
-
-async function userGroups(userName: string): Promise<string[]> {
-  const { Groups } = await iam.send(new ListGroupsForUserCommand({ UserName: userName }));
-  return (Groups ?? []).map((g) => g.GroupName!).sort();
-}
-
-async function idflowUsers(): Promise<string[]> {
-  const { Users } = await iam.send(new ListUsersCommand({ PathPrefix: '/idflow/' }));
-  return (Users ?? []).map((u) => u.UserName!).sort();
 }
 
 beforeEach(resetMoto);
