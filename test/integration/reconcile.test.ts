@@ -1,0 +1,169 @@
+import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand, TagUserCommand } from '@aws-sdk/client-iam';
+import type { Client } from '@temporalio/client';
+import { type ReconcileResult, progressQuery, reconcileWorkflow } from '../../workflows/reconcile';
+import { IdflowAwaitingApproval } from '../../workflows/search-attributes';
+import { EntraAdmin } from '../support/entra-admin';
+import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
+import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
+
+/** Full sync against the real stack: 60 simulated people, moto as AWS IAM (test/global-setup.ts). */
+const iam = iamClient();
+const entra = new EntraAdmin();
+let client: Client;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  ({ client, close } = await temporalClient());
+});
+afterAll(async () => close());
+
+beforeEach(async () => {
+  await resetMoto();
+  await entra.reset();
+  // Identity workflows left from other tests would (rightly) make a reconcile skip those people.
+  await eventually('no identity workflow running', async () => {
+    let n = 0;
+    for await (const _ of client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) n += 1;
+    return n;
+  }, (n) => n === 0, 60_000);
+});
+
+async function accounts(): Promise<{ name: string; tags: Record<string, string> }[]> {
+  return Promise.all((await idflowUsers()).map(async (name) => ({ name, tags: await userTags(name) })));
+}
+
+let seq = 0;
+async function reconcile(args: { dryRun?: boolean; approvalTimeout?: string } = {}): Promise<ReconcileResult> {
+  return client.workflow.execute(reconcileWorkflow, { workflowId: `test-reconcile-${Date.now()}-${seq++}`, taskQueue: 'idflow', args: [args as never] });
+}
+
+test('a dry run plans every account and writes nothing; the real run makes exactly that plan; then nothing is left', async () => {
+  const dry = await reconcile({ dryRun: true });
+  const [aws] = dry.results;
+  expect(aws!.dryRun).toBe(true);
+  expect(aws!.planned.create).toBeGreaterThan(40);
+  expect(aws!.planned.createGroup).toBe(5);
+  expect(aws!.applied).toEqual(expect.objectContaining({ create: 0, addMember: 0, createGroup: 0 }));
+  expect(await idflowUsers()).toEqual([]);
+
+  const real = await reconcile();
+  const [applied] = real.results;
+  expect(applied!.planned).toEqual(aws!.planned);
+  expect(applied!.applied).toEqual(aws!.planned);
+  expect(applied!.failures.count).toBe(0);
+  expect(applied!.verify).toEqual({ checked: true, remaining: 0 });
+  expect(await idflowUsers()).toHaveLength(aws!.planned.create);
+
+  const again = await reconcile();
+  expect(Object.values(again.results[0]!.planned).every((n) => n === 0)).toBe(true);
+  expect(again.results[0]!.reads.targetCalls).toBeLessThanOrEqual(5);
+});
+
+test('drift made directly in IAM is reported and repaired; what idflow does not own is left alone', async () => {
+  await reconcile();
+  // By hand: an engineer added to the admin group, a tag edited, a foreign user in idflow's path and group.
+  await iam.send(new AddUserToGroupCommand({ UserName: 'jose.alvarez', GroupName: 'idflow-admins' }));
+  await iam.send(new TagUserCommand({ UserName: 'ada.lovelace', Tags: [{ Key: 'Department', Value: 'Sales' }] }));
+  await iam.send(new CreateUserCommand({ UserName: 'break-glass', Path: '/idflow/' }));
+  await iam.send(new AddUserToGroupCommand({ UserName: 'break-glass', GroupName: 'idflow-admins' }));
+  await iam.send(new CreateGroupCommand({ GroupName: 'hand-made', Path: '/' }));
+  await iam.send(new AddUserToGroupCommand({ UserName: 'ada.lovelace', GroupName: 'hand-made' }));
+
+  const result = (await reconcile()).results[0]!;
+  expect(result.drift.count).toBe(2);
+  expect(result.drift.sample).toEqual(
+    expect.arrayContaining([expect.stringMatching(/^removeMember jose.alvarez idflow-admins/), expect.stringMatching(/^update ada.lovelace Department/)]),
+  );
+  expect(await userGroups('jose.alvarez')).toEqual(['idflow-all-staff', 'idflow-sales']);
+  expect((await userTags('ada.lovelace')).Department).toBe('Engineering');
+  // Not idflow's: untouched.
+  expect(await userGroups('break-glass')).toEqual(['idflow-admins']);
+  expect(await userGroups('ada.lovelace')).toContain('hand-made');
+});
+
+describe('the mass-deletion guard', () => {
+  /** Twelve people with enabled accounts leave at once in Entra ID (past the first few, which other tests use). */
+  async function disableInEntra(): Promise<void> {
+    const enabled = (await accounts()).filter((a) => a.tags['idflow:status'] === 'enabled' && a.tags['idflow:employee-id']! > 'E1009');
+    for (const a of enabled.slice(0, 12)) await entra.setUser(a.tags['idflow:employee-id']!, { accountEnabled: false });
+  }
+
+  async function startHeld(approvalTimeout: string) {
+    const handle = await client.workflow.start(reconcileWorkflow, { workflowId: `test-guard-${Date.now()}-${seq++}`, taskQueue: 'idflow', args: [{ approvalTimeout: approvalTimeout as never }] });
+    await eventually('the run to wait for approval', () => handle.query(progressQuery), (p) => p.phase === 'awaiting approval');
+    return handle;
+  }
+
+  async function enabledCount(): Promise<number> {
+    let n = 0;
+    for (const name of await idflowUsers()) if ((await userTags(name))['idflow:status'] === 'enabled') n += 1;
+    return n;
+  }
+
+  test('holds the disables above the threshold, applies the rest, and applies them once approved', async () => {
+    await reconcile();
+    const before = await enabledCount();
+    await disableInEntra();
+    await entra.setUser('E1001', { jobTitle: 'Chief Engineer' });
+    const handle = await startHeld('1 minute');
+    const progress = await handle.query(progressQuery);
+    expect(progress.held).toEqual([{ target: 'aws', count: 12, reason: expect.stringMatching(/^12 disables\/deletes exceed the threshold of 10 accounts or 20% of \d+ owned accounts$/) }]);
+    // Everything else went ahead while the disables wait.
+    expect((await userTags('ada.lovelace')).JobTitle).toBe('Chief Engineer');
+    expect(await enabledCount()).toBe(before);
+    const listed = await eventually('the UI to list the run as awaiting approval', async () => {
+      const ids: string[] = [];
+      for await (const wf of client.workflow.list({ query: `IdflowAwaitingApproval = true` })) ids.push(wf.workflowId);
+      return ids;
+    }, (ids) => ids.includes(handle.workflowId));
+    expect(listed).toContain(handle.workflowId);
+
+    const approve = idflow(['approve', handle.workflowId, '--note', 'HR bulk termination, ticket 4711']);
+    expect(approve.stderr).toBe('');
+    expect(approve.stdout).toMatch(/approved by/);
+    const result = await handle.result();
+    expect(result.decision).toMatchObject({ approved: true, note: 'HR bulk termination, ticket 4711' });
+    expect(result.results[0]!.applied.disable).toBe(12);
+    expect(await enabledCount()).toBe(before - 12);
+    const described = await handle.describe();
+    expect(described.typedSearchAttributes.get(IdflowAwaitingApproval)).toBe(false);
+  });
+
+  test('rejected: nothing is disabled', async () => {
+    await reconcile();
+    const before = await enabledCount();
+    await disableInEntra();
+    const handle = await startHeld('1 minute');
+    expect(idflow(['reject', handle.workflowId]).status).toBe(0);
+    const result = await handle.result();
+    expect(result.decision).toMatchObject({ approved: false });
+    expect(result.results[0]!.applied.disable).toBe(0);
+    expect(await enabledCount()).toBe(before);
+    // A second decision is refused: the run no longer waits.
+    const late = idflow(['approve', handle.workflowId]);
+    expect(late.status).toBe(1);
+    expect(late.stderr).toMatch(/not waiting for approval|not found|completed/i);
+  });
+
+  test('no decision before the timeout means reject', async () => {
+    await reconcile();
+    const before = await enabledCount();
+    await disableInEntra();
+    const handle = await startHeld('3 seconds');
+    const result = await handle.result();
+    expect(result.decision).toMatchObject({ approved: false, by: 'timeout' });
+    expect(await enabledCount()).toBe(before);
+  });
+});
+
+test('a reconcile never undoes a newer event: a leaver in retention is not re-enabled', async () => {
+  await reconcile();
+  const leaver = idflow(['event', 'leaver', '--employee-id', 'E1005', '--wait', '--json']);
+  expect(leaver.status).toBe(0);
+  const e1005 = async () => (await accounts()).find((a) => a.tags['idflow:employee-id'] === 'E1005')!;
+  expect((await e1005()).tags['idflow:status']).toBe('disabled');
+  // Entra ID still says the account is enabled: a snapshot-driven sync would turn it back on.
+  const result = (await reconcile()).results[0]!;
+  expect(result.skipped.sample).toContain('E1005');
+  expect((await e1005()).tags['idflow:status']).toBe('disabled');
+});
