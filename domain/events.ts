@@ -45,6 +45,17 @@ export function parseHrEvent(input: unknown): HrEvent {
   throw new InvalidEventError(problems);
 }
 
+/**
+ * What Entra ID itself said about a person, from the delta sync: changed (attributes or groups), or
+ * removed (soft-deleted: restorable; hard-deleted: gone for good). Produced by idflow, never by users.
+ */
+export type SourceEvent =
+  | { type: 'source-changed'; employeeId: string; eventId: string }
+  | { type: 'source-removed'; employeeId: string; eventId: string; /** Permanently deleted rather than soft-deleted. */ hard: boolean };
+
+/** Everything an identity workflow processes, in arrival order. */
+export type IdentityEvent = HrEvent | SourceEvent;
+
 /** One Temporal workflow per person serialises their events. */
 export function identityWorkflowId(employeeId: string): string {
   return `identity-${employeeId}`;

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { Command, Option } from 'commander';
-import { EVENT_TYPES, type HrEvent, identityWorkflowId, InvalidEventError, parseHrEvent } from '../domain/events';
-import { IdflowEmployeeId } from '../workflows/search-attributes';
-import { type EventOutcome, eventOutcomeQuery, hrEventSignal, identityWorkflow } from '../workflows/identity';
+import { signalIdentity } from '../client/identity';
+import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
+import { type EventOutcome, eventOutcomeQuery } from '../workflows/identity';
 import { CliError, connectClient } from './client';
 
 /** `idflow event <type>`: validates an HR event, then hands it to that person's workflow. */
@@ -68,17 +67,7 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
   try {
     const sent: { event: HrEvent; workflowId: string }[] = [];
     for (const event of events) {
-      const workflowId = identityWorkflowId(event.employeeId);
-      await client.workflow.signalWithStart(identityWorkflow, {
-        workflowId,
-        taskQueue,
-        args: [{ employeeId: event.employeeId }],
-        signal: hrEventSignal,
-        signalArgs: [event],
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        typedSearchAttributes: [{ key: IdflowEmployeeId, value: event.employeeId }],
-        staticSummary: `${event.type} ${event.employeeId}`,
-      });
+      const workflowId = await signalIdentity(client, taskQueue, event);
       sent.push({ event, workflowId });
       if (!opts.json) console.log(`sent ${event.type} for ${event.employeeId} (event ${event.eventId}) to workflow ${workflowId}`);
     }

@@ -4,7 +4,7 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
 import type { ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
 import type { LifecyclePolicy } from '../domain/config';
-import type { HrEvent } from '../domain/events';
+import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
 import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attributes';
 
@@ -14,7 +14,7 @@ import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attribut
  * retention period, so the deletion is a durable timer a rehire can cancel.
  */
 
-export const hrEventSignal = defineSignal<[HrEvent]>('hrEvent');
+export const hrEventSignal = defineSignal<[IdentityEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
 export const statusQuery = defineQuery<IdentityStatus>('status');
 
@@ -30,7 +30,7 @@ export interface TargetOutcome {
 
 export interface EventOutcome {
   eventId: string;
-  type: HrEvent['type'] | 'retention-ended';
+  type: IdentityEvent['type'] | 'retention-ended';
   outcome: Outcome;
   targets: TargetOutcome[];
   error?: string;
@@ -50,7 +50,7 @@ export interface IdentityStatus {
 export interface IdentityWorkflowInput {
   employeeId: string;
   /** Carried across continue-as-new. */
-  pending?: HrEvent[];
+  pending?: IdentityEvent[];
   recent?: EventOutcome[];
   duplicatesIgnored?: number;
   /** A leaver's retention still running when the workflow continued as new. */
@@ -76,7 +76,7 @@ const { provisionAccount, verifyAccount } = proxyActivities<IdflowActivities>({
 
 export async function identityWorkflow(input: IdentityWorkflowInput): Promise<IdentityStatus> {
   const { employeeId } = input;
-  const queue: HrEvent[] = [...(input.pending ?? [])];
+  const queue: IdentityEvent[] = [...(input.pending ?? [])];
   const recent: EventOutcome[] = [...(input.recent ?? [])];
   let processing: string | null = null;
   let waiting: string | null = null;
@@ -108,7 +108,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       const comeback = await condition(() => queue.length > 0, Math.max(0, retentionUntil - Date.now()));
       if (!comeback) {
         wait(null);
-        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy));
+        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy, wait));
         retentionUntil = null;
         continue;
       }
@@ -124,8 +124,9 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       duplicatesIgnored += 1;
       continue;
     }
-    if (retentionUntil !== null && event.type !== 'rehire' && event.type !== 'joiner') {
-      record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: 'the person has left; only a rehire or joiner applies during retention' });
+    const endsRetention = event.type === 'rehire' || event.type === 'joiner' || (event.type === 'source-removed' && event.hard === true);
+    if (retentionUntil !== null && !endsRetention) {
+      record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: 'the person has left; only a rehire, a joiner or a permanent deletion in Entra ID applies during retention' });
       continue;
     }
     processing = eventId;
@@ -134,7 +135,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     record(outcome);
     processing = null;
     if (event.type === 'leaver' && outcome.outcome !== 'failed') retentionUntil = Date.now() + msToNumber(policy.leaverRetention as Duration);
-    else if (event.type === 'rehire' || event.type === 'joiner') retentionUntil = null;
+    else if (endsRetention) retentionUntil = null;
     if (workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored, retentionUntil: retentionUntil === null ? undefined : new Date(retentionUntil).toISOString() });
     }
@@ -142,7 +143,13 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   return { employeeId, queued: 0, processing: null, waiting: null, recent, duplicatesIgnored };
 }
 
-async function handleEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
+async function handleEvent(employeeId: string, eventId: string, event: IdentityEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
+  if (event.type === 'source-changed') return runEvent(employeeId, eventId, event.type, 'apply', policy);
+  if (event.type === 'source-removed') return runEvent(employeeId, eventId, event.type, event.hard ? 'purge' : 'revoke', policy);
+  return handleHrEvent(employeeId, eventId, event, policy, wait);
+}
+
+async function handleHrEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
   const effectiveIn = event.effectiveAt ? Date.parse(event.effectiveAt) - Date.now() : 0;
   if (effectiveIn > 0) {
     if (event.type === 'joiner' && policy.prepareJoinersDisabled) {
@@ -157,11 +164,15 @@ async function handleEvent(employeeId: string, eventId: string, event: HrEvent, 
   return runEvent(employeeId, eventId, event.type, event.type === 'leaver' ? 'revoke' : 'apply', policy, wait);
 }
 
-/** fetch -> transform -> provision -> verify for every target; one target failing never stops another. */
+/**
+ * fetch -> transform -> provision -> verify for every target; one target failing never stops another.
+ * Without `wait`, a person missing from Entra ID is not waited for: their access is revoked.
+ */
 async function runEvent(employeeId: string, eventId: string, type: EventOutcome['type'], mode: TransformMode, policy: LifecyclePolicy, wait?: (what: string | null) => void): Promise<EventOutcome> {
   try {
-    const identity = await fetchWithPatience(employeeId, mode, policy, wait);
-    const { decisions } = await transformIdentity({ employeeId, mode, identity });
+    const identity = wait ? await fetchWithPatience(employeeId, mode, policy, wait) : await fetchIdentity(employeeId);
+    const effectiveMode = identity === null && mode === 'apply' ? 'revoke' : mode;
+    const { decisions } = await transformIdentity({ employeeId, mode: effectiveMode, identity });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);
     const targets = await Promise.all(
       decisions.map(async (decision): Promise<TargetOutcome> => {

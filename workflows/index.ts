@@ -1,2 +1,3 @@
 export * from './identity';
 export * from './reconcile';
+export * from './delta-sync';

@@ -42,6 +42,9 @@ export type GraphErrorKind = 'notFound' | 'authentication' | 'authorization' | '
 /** Graph failures as typed, non-secret Temporal failures carrying the request id. */
 export function toGraphFailure(err: unknown, what: string): Error {
   if (err instanceof GraphError) {
+    if (err.statusCode === 410) {
+      return ApplicationFailure.create({ type: 'Graph.resyncRequired', message: `Graph ${what}: the delta token expired (410 Gone); a full resync is required (request-id ${err.requestId ?? 'none'})`, nonRetryable: true });
+    }
     const kind = graphErrorKind(err.statusCode);
     const retryable = kind === 'throttled' || kind === 'unavailable' || kind === 'unknown';
     return ApplicationFailure.create({

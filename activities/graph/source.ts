@@ -6,6 +6,18 @@ import { toGraphFailure } from './client';
 const PAGE_SIZE = 999;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+export interface DeltaLinks {
+  users: string;
+  groups: string;
+}
+
+export interface UserChange {
+  id: string;
+  employeeId?: string;
+  /** `changed`: soft-deleted (restorable); `deleted`: permanently deleted. */
+  removed?: 'changed' | 'deleted';
+}
+
 interface Query {
   filter?: string;
   select?: readonly string[];
@@ -63,6 +75,63 @@ export class GraphSource {
       first = false;
       next = page['@odata.nextLink'];
       yield { identities: page.value.map((u) => toIdentity(u, select, sortGroups(memberships.get(u.id!) ?? []))), next };
+    }
+  }
+
+  /**
+   * Changes since a deltaLink: users created, updated or removed, and users whose memberships changed
+   * (nested groups resolved to their users). Without a link, starts "from now" ($deltatoken=latest):
+   * the scheduled full reconcile covers what existed before. A 410 Gone becomes ResyncRequired.
+   */
+  async changesSince(select: readonly string[], links: DeltaLinks | null): Promise<{ changes: Map<string, UserChange>; links: DeltaLinks; pages: number }> {
+    const changes = new Map<string, UserChange>();
+    let pages = 0;
+    const userSelect = [...new Set([...select, 'employeeId'])].join(',');
+    const users = await this.deltaRound<User & { '@removed'?: { reason: string } }>(links?.users ?? `/users/delta?$select=${userSelect}&$deltatoken=latest`, 'users delta', (u) => {
+      const removed = u['@removed']?.reason;
+      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? changes.get(u.id!)?.employeeId, removed: removed === 'deleted' ? 'deleted' : removed ? 'changed' : undefined });
+    });
+    pages += users.pages;
+    const memberIds = new Set<string>();
+    const groups = await this.deltaRound<Group & { 'members@delta'?: { '@odata.type'?: string; id: string }[] }>(links?.groups ?? '/groups/delta?$select=displayName,members&$deltatoken=latest', 'groups delta', (g) => {
+      for (const m of g['members@delta'] ?? []) {
+        if (m['@odata.type'] === '#microsoft.graph.group') memberIds.add(`group:${m.id}`);
+        else memberIds.add(m.id);
+      }
+    });
+    pages += groups.pages;
+    for (const ref of memberIds) {
+      if (ref.startsWith('group:')) {
+        // A whole group joined or left: every user in it may have gained or lost access.
+        for await (const page of this.pages<User>(`/groups/${ref.slice(6)}/transitiveMembers/microsoft.graph.user`, 'members of a changed group', { select: ['id', 'employeeId'], top: PAGE_SIZE })) {
+          for (const u of page) if (!changes.has(u.id!)) changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? undefined });
+        }
+      } else if (!changes.has(ref)) changes.set(ref, { id: ref });
+    }
+    return { changes, links: { users: users.deltaLink, groups: groups.deltaLink }, pages };
+  }
+
+  /** The employee id of a user who is still in Entra ID, or null. */
+  async employeeIdOf(userId: string): Promise<string | null> {
+    try {
+      const user = await this.get<User>(`/users/${encodeURIComponent(userId)}`, `user ${userId}`, { select: ['employeeId'] });
+      return user.employeeId ?? null;
+    } catch (err) {
+      if ((err as { type?: string }).type === 'Graph.notFound') return null;
+      throw err;
+    }
+  }
+
+  private async deltaRound<T>(first: string, what: string, each: (item: T) => void): Promise<{ deltaLink: string; pages: number }> {
+    let next: string | undefined = first;
+    let pages = 0;
+    for (;;) {
+      const page: Page<T> & { '@odata.deltaLink'?: string } = await this.get<Page<T> & { '@odata.deltaLink'?: string }>(next!, what);
+      pages += 1;
+      page.value.forEach(each);
+      if (page['@odata.deltaLink']) return { deltaLink: page['@odata.deltaLink'], pages };
+      next = page['@odata.nextLink'];
+      if (!next) throw new Error(`${what}: a page had neither a nextLink nor a deltaLink`);
     }
   }
 

@@ -1,16 +1,31 @@
 import type { AttributeChange } from '../../domain/plan';
-import type { ActualAccount } from '../../domain/types';
+import type { ActualAccount, ActualGroup } from '../../domain/types';
 
-/** What every target (AWS IAM, SCIM, ...) implements. Writes are idempotent: a retry after a crash is safe. */
+/**
+ * What every target (AWS IAM, SCIM, ...) implements. docs/targets.md describes the contract; the
+ * suite in test/contract/targets.contract.test.ts checks it against every implementation.
+ *
+ * Rules every implementation keeps:
+ * - Writes are idempotent: a retry after a crash (or a stale plan applied twice) is safe.
+ * - Every write proves, at the point of change, that the account (and group) is idflow's; an
+ *   account idflow does not own fails with a non-retryable ApplicationFailure of type
+ *   `Target.notOwned`, another identity's with `Target.conflict`, and nothing is written.
+ * - Errors are Temporal ApplicationFailures: non-retryable when a retry cannot help (4xx, quota),
+ *   retryable for throttling, 5xx and network trouble.
+ * - Reads are paged; readState costs O(pages), never O(accounts).
+ */
 export interface TargetConnector {
   readonly name: string;
   /** The target's own limit on groups per user, checked by the plan before any write. */
   readonly maxGroupsPerUser?: number;
   /** One account by name, owned or not (ownership is reported on it), or null. */
   findAccount(userName: string): Promise<ActualAccount | null>;
-  /** Groups idflow may manage that exist in the target. */
+  /** Which of these group names exist in the target as groups idflow owns. */
   existingGroups(names: readonly string[]): Promise<Set<string>>;
+  /** Everything idflow owns in the target, with memberships, in O(pages) calls. */
+  readState(): Promise<TargetState>;
   createAccount(input: CreateAccountInput): Promise<ActualAccount>;
+  /** Sends only the changed attributes; `to: null` removes one. */
   updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void>;
   enableAccount(userName: string): Promise<void>;
   /** Revokes access and returns what was removed, for the audit trail and a later rehire. */
@@ -19,6 +34,21 @@ export interface TargetConnector {
   createGroup(name: string): Promise<void>;
   addMember(userName: string, group: string): Promise<void>;
   removeMember(userName: string, group: string): Promise<void>;
+  /** Batched forms of addMember/removeMember for one group (SCIM: one PATCH per batch). */
+  addMembers(group: string, userNames: readonly string[]): Promise<void>;
+  removeMembers(group: string, userNames: readonly string[]): Promise<void>;
+}
+
+/** A target's actual state as far as idflow is concerned. */
+export interface TargetState {
+  /** Every account idflow owns, with all its group memberships. */
+  accounts: ActualAccount[];
+  /** Groups idflow owns, plus managed (mapped) groups that exist but that it does not own. */
+  groups: ActualGroup[];
+  /** Accounts idflow does not own in its part of the target (IAM: under its path; SCIM: all). */
+  unownedCount: number;
+  /** Calls the read took: evidence for the O(pages) promise. */
+  calls: number;
 }
 
 export interface CreateAccountInput {
@@ -33,12 +63,25 @@ export interface DisableRecord {
   removedGroups: string[];
   deactivatedAccessKeys: string[];
   loginProfileDeleted: boolean;
+  /** Anything worth knowing that did not fit the fields above (e.g. what could not be recorded). */
+  notes?: string[];
 }
 
 /** The calls made to clear a user before deleting it: real AWS refuses DeleteUser otherwise. */
 export interface DeleteRecord {
   steps: string[];
 }
+
+/** Failure types shared by every target. */
+export const TARGET_FAILURE = {
+  notOwned: 'Target.notOwned',
+  conflict: 'Target.conflict',
+  invalidInput: 'Target.invalidInput',
+  notFound: 'Target.notFound',
+  tooManyGroups: 'Target.tooManyGroups',
+  missingGroup: 'Target.missingGroup',
+  config: 'Target.config',
+} as const;
 
 export class OwnershipError extends Error {
   constructor(message: string) {

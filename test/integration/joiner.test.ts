@@ -2,7 +2,7 @@ import { CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { type EventOutcome, statusQuery } from '../../workflows/identity';
 import { idflowUsers, userGroups, userTags } from '../support/iam';
-import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
+import { iamClient, idflow, resetTargets, scimGroupsOf, scimUsers, temporalClient } from '../support/stack';
 
 const iam = iamClient();
 
@@ -10,7 +10,7 @@ function outcomes(stdout: string): EventOutcome[] {
   return JSON.parse(stdout) as EventOutcome[];
 }
 
-beforeEach(resetMoto);
+beforeEach(resetTargets);
 
 describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', () => {
   test('provisions the IAM user with ownership and mapped tags, and the groups mapped from nested Entra groups', async () => {
@@ -19,7 +19,7 @@ describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', ()
     expect(r.status).toBe(0);
     const [outcome] = outcomes(r.stdout);
     expect(outcome).toMatchObject({ type: 'joiner', outcome: 'provisioned' });
-    expect(outcome!.targets).toEqual([expect.objectContaining({ target: 'aws', verified: true })]);
+    expect(outcome!.targets).toEqual([expect.objectContaining({ target: 'aws', verified: true }), expect.objectContaining({ target: 'app', verified: true })]);
 
     expect(await idflowUsers()).toEqual(['ada.lovelace']);
     const tags = await userTags('ada.lovelace');
@@ -34,6 +34,20 @@ describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', ()
     expect(tags['idflow:external-id']).toMatch(/^[0-9a-f-]{36}$/);
     // Cloud Admins directly; Engineering through Platform Team; All Staff through Engineering.
     expect(await userGroups('ada.lovelace')).toEqual(['idflow-admins', 'idflow-all-staff', 'idflow-engineering']);
+
+    // The SCIM app gets only what its mapping names, with idflow's ownership marker in externalId.
+    const [scim] = await scimUsers();
+    expect(scim).toMatchObject({
+      userName: 'ada.lovelace@contoso.example',
+      externalId: `idflow:idflow:${tags['idflow:external-id']}`,
+      active: true,
+      displayName: 'Ada Lovelace',
+      name: { givenName: 'Ada', familyName: 'Lovelace' },
+      emails: [{ type: 'work', value: 'ada.lovelace@contoso.example' }],
+      title: 'Principal Engineer',
+      'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Engineering', employeeNumber: 'E1001' },
+    });
+    expect(await scimGroupsOf(scim!.id as string)).toEqual(['app-admins', 'app-engineering']);
   });
 
   test('the same joiner twice creates nothing twice, and a repeated event id is not processed again', async () => {

@@ -3,7 +3,7 @@ import type { EventOutcome } from '../../workflows/identity';
 import { statusQuery } from '../../workflows/identity';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, userExists, userGroups, userTags } from '../support/iam';
-import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
+import { iamClient, idflow, resetTargets, temporalClient } from '../support/stack';
 
 /**
  * Joiner, mover, leaver and rehire against the real stack. The test worker runs with an 8-second
@@ -28,7 +28,7 @@ async function waitForIdle(employeeId: string): Promise<void> {
 }
 
 beforeEach(async () => {
-  await resetMoto();
+  await resetTargets();
   await entra.reset();
 });
 

@@ -4,7 +4,7 @@ import { type ReconcileResult, progressQuery, reconcileWorkflow } from '../../wo
 import { IdflowAwaitingApproval } from '../../workflows/search-attributes';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
-import { iamClient, idflow, resetMoto, temporalClient } from '../support/stack';
+import { iamClient, idflow, resetTargets, temporalClient } from '../support/stack';
 
 /** Full sync against the real stack: 60 simulated people, moto as AWS IAM (test/global-setup.ts). */
 const iam = iamClient();
@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => close());
 
 beforeEach(async () => {
-  await resetMoto();
+  await resetTargets();
   await entra.reset();
   // Identity workflows left from other tests would (rightly) make a reconcile skip those people.
   await eventually('no identity workflow running', async () => {
@@ -107,7 +107,8 @@ describe('the mass-deletion guard', () => {
     await entra.setUser('E1001', { jobTitle: 'Chief Engineer' });
     const handle = await startHeld('1 minute');
     const progress = await handle.query(progressQuery);
-    expect(progress.held).toEqual([{ target: 'aws', count: 12, reason: expect.stringMatching(/^12 disables\/deletes exceed the threshold of 10 accounts or 20% of \d+ owned accounts$/) }]);
+    const reason = expect.stringMatching(/^12 disables\/deletes exceed the threshold of 10 accounts or 20% of \d+ owned accounts$/);
+    expect(progress.held).toEqual([{ target: 'aws', count: 12, reason }, { target: 'app', count: 12, reason }]);
     // Everything else went ahead while the disables wait.
     expect((await userTags('ada.lovelace')).JobTitle).toBe('Chief Engineer');
     expect(await enabledCount()).toBe(before);

@@ -42,3 +42,37 @@ export function idflow(args: string[], input?: string): CliResult {
   const r = spawnSync(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, input, encoding: 'utf8', timeout: 180_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Deletes every user and group in the shared scim2-server (it has no reset endpoint). */
+export async function resetScim(): Promise<void> {
+  const { baseUrl, token } = testStack().scim;
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/scim+json' };
+  for (const resource of ['Users', 'Groups']) {
+    for (;;) {
+      const res = await fetch(`${baseUrl}/${resource}?count=200&attributes=id`, { headers });
+      const page = (await res.json()) as { Resources?: { id: string }[] };
+      if (!page.Resources?.length) break;
+      await Promise.all(page.Resources.map((r) => fetch(`${baseUrl}/${resource}/${r.id}`, { method: 'DELETE', headers }).then((d) => d.body?.cancel())));
+    }
+  }
+}
+
+/** Both targets back to empty. */
+export async function resetTargets(): Promise<void> {
+  await Promise.all([resetMoto(), resetScim()]);
+}
+
+/** All SCIM users, as the app sees them. */
+export async function scimUsers(): Promise<Record<string, unknown>[]> {
+  const { baseUrl, token } = testStack().scim;
+  const res = await fetch(`${baseUrl}/Users?count=1000`, { headers: { authorization: `Bearer ${token}` } });
+  return ((await res.json()) as { Resources?: Record<string, unknown>[] }).Resources ?? [];
+}
+
+/** Display names of the SCIM groups a user is a member of, read from the groups' side. */
+export async function scimGroupsOf(userId: string): Promise<string[]> {
+  const { baseUrl, token } = testStack().scim;
+  const res = await fetch(`${baseUrl}/Groups?count=1000`, { headers: { authorization: `Bearer ${token}` } });
+  const groups = ((await res.json()) as { Resources?: { displayName: string; members?: { value: string }[] }[] }).Resources ?? [];
+  return groups.filter((g) => (g.members ?? []).some((m) => m.value === userId)).map((g) => g.displayName).sort();
+}

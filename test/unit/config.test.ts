@@ -18,7 +18,8 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 describe('config', () => {
   test('the shipped example config is valid and asks Graph only for what its mappings use', () => {
     const { targets } = parseConfig(readFileSync(join(root, 'idflow.config.yaml'), 'utf8'), 'idflow.config.yaml', {});
-    expect(graphSelect(targets)).toEqual(['accountEnabled', 'department', 'displayName', 'employeeId', 'id', 'jobTitle', 'userPrincipalName']);
+    expect(graphSelect(targets)).toEqual(['accountEnabled', 'department', 'displayName', 'employeeId', 'givenName', 'id', 'jobTitle', 'mail', 'surname', 'userPrincipalName']);
+    expect(targets.find((t) => t.name === 'aws')!.sourceAttributes).toEqual(['department', 'displayName', 'jobTitle', 'userPrincipalName']);
   });
 
   test('errors name the path, the line and what was expected', () => {

@@ -1,0 +1,199 @@
+import type { AttributeChange } from '../../domain/plan';
+
+/**
+ * The mapping between idflow's flat attributes (`Record<string, string>` keyed by SCIM attribute
+ * paths) and SCIM 2.0 User resources (RFC 7643 core User + enterprise extension).
+ *
+ * Supported paths, in their canonical spelling (the only spelling accepted in config):
+ * - core, single-valued: displayName, nickName, profileUrl, title, userType, preferredLanguage, locale, timezone
+ * - name: name.formatted, name.familyName, name.givenName, name.middleName, name.honorificPrefix, name.honorificSuffix
+ * - multi-valued, selected by type: emails[type eq "T"].value, phoneNumbers[type eq "T"].value,
+ *   ims[type eq "T"].value, photos[type eq "T"].value,
+ *   addresses[type eq "T"].(formatted|streetAddress|locality|region|postalCode|country)
+ * - enterprise extension: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:(employeeNumber|costCenter|organization|division|department)
+ *
+ * userName, externalId and active are not attributes: the connector owns them.
+ */
+
+export const SCIM_CORE_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+export const SCIM_ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+export const SCIM_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
+export const SCIM_PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+const SIMPLE = ['displayName', 'nickName', 'profileUrl', 'title', 'userType', 'preferredLanguage', 'locale', 'timezone'];
+const NAME_SUBS = ['formatted', 'familyName', 'givenName', 'middleName', 'honorificPrefix', 'honorificSuffix'];
+const MULTI: Record<string, string[]> = {
+  emails: ['value'],
+  phoneNumbers: ['value'],
+  ims: ['value'],
+  photos: ['value'],
+  addresses: ['formatted', 'streetAddress', 'locality', 'region', 'postalCode', 'country'],
+};
+const ENTERPRISE = ['employeeNumber', 'costCenter', 'organization', 'division', 'department'];
+
+export type ScimPath =
+  | { kind: 'simple'; attr: string }
+  | { kind: 'name'; sub: string }
+  | { kind: 'multi'; attr: string; type: string; sub: string }
+  | { kind: 'enterprise'; attr: string };
+
+export type ScimResource = Record<string, unknown> & { id?: string };
+export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown };
+
+const canon = (list: readonly string[], name: string) => list.find((x) => x.toLowerCase() === name.toLowerCase());
+
+/** Parses a path (attribute names case-insensitive, as in SCIM); null when it is not supported. */
+export function parseScimPath(path: string): ScimPath | null {
+  const ext = `${SCIM_ENTERPRISE_USER}:`;
+  if (path.toLowerCase().startsWith(ext.toLowerCase())) {
+    const attr = canon(ENTERPRISE, path.slice(ext.length));
+    return attr ? { kind: 'enterprise', attr } : null;
+  }
+  const multi = /^([A-Za-z]+)\[\s*type\s+eq\s+"([^"\\]+)"\s*\]\.([A-Za-z]+)$/i.exec(path);
+  if (multi) {
+    const attr = canon(Object.keys(MULTI), multi[1]!);
+    const sub = attr ? canon(MULTI[attr]!, multi[3]!) : undefined;
+    return attr && sub ? { kind: 'multi', attr, type: multi[2]!, sub } : null;
+  }
+  const dotted = /^name\.([A-Za-z]+)$/i.exec(path);
+  if (dotted) {
+    const sub = canon(NAME_SUBS, dotted[1]!);
+    return sub ? { kind: 'name', sub } : null;
+  }
+  const attr = canon(SIMPLE, path);
+  return attr ? { kind: 'simple', attr } : null;
+}
+
+export function formatScimPath(p: ScimPath): string {
+  switch (p.kind) {
+    case 'simple': return p.attr;
+    case 'name': return `name.${p.sub}`;
+    case 'multi': return `${p.attr}[type eq "${p.type}"].${p.sub}`;
+    case 'enterprise': return `${SCIM_ENTERPRISE_USER}:${p.attr}`;
+  }
+}
+
+/** Problems with attribute paths from config: unsupported, or not in canonical spelling. */
+export function checkScimAttributePaths(paths: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const path of paths) {
+    const p = parseScimPath(path);
+    if (!p) problems.push(`"${path}" is not a supported SCIM attribute path (see docs/targets.md)`);
+    else if (formatScimPath(p) !== path) problems.push(`"${path}" must be written "${formatScimPath(p)}"`);
+  }
+  return problems;
+}
+
+/** Case-insensitive property lookup, as SCIM attribute names are. */
+export function prop(obj: unknown, name: string): unknown {
+  if (!obj || typeof obj !== 'object') return undefined;
+  const rec = obj as Record<string, unknown>;
+  if (name in rec) return rec[name];
+  const key = Object.keys(rec).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : rec[key];
+}
+
+function entriesOf(resource: ScimResource, attr: string): Record<string, unknown>[] {
+  const v = prop(resource, attr);
+  return Array.isArray(v) ? (v.filter((e) => e && typeof e === 'object') as Record<string, unknown>[]) : [];
+}
+
+function entryOfType(resource: ScimResource, attr: string, type: string): Record<string, unknown> | undefined {
+  return entriesOf(resource, attr).find((e) => String(prop(e, 'type') ?? '').toLowerCase() === type.toLowerCase());
+}
+
+/** The value a path has in a resource, as a string, or undefined. */
+export function getScimValue(resource: ScimResource, p: ScimPath): string | undefined {
+  let v: unknown;
+  switch (p.kind) {
+    case 'simple': v = prop(resource, p.attr); break;
+    case 'name': v = prop(prop(resource, 'name'), p.sub); break;
+    case 'multi': v = prop(entryOfType(resource, p.attr, p.type), p.sub); break;
+    case 'enterprise': v = prop(prop(resource, SCIM_ENTERPRISE_USER), p.attr); break;
+  }
+  if (v === undefined || v === null || typeof v === 'object') return undefined;
+  return String(v);
+}
+
+/** A new User resource: core schema always, the enterprise extension when an attribute needs it. */
+export function toScimUser(userName: string, externalId: string, active: boolean, attributes: Record<string, string>): ScimResource {
+  const r: ScimResource = { schemas: [SCIM_CORE_USER], userName, externalId, active };
+  for (const [path, value] of Object.entries(attributes)) {
+    const p = parseScimPath(path);
+    if (!p) throw new Error(`unsupported SCIM attribute path "${path}"`);
+    switch (p.kind) {
+      case 'simple': r[p.attr] = value; break;
+      case 'name': r.name = { ...(r.name as object | undefined), [p.sub]: value }; break;
+      case 'enterprise': r[SCIM_ENTERPRISE_USER] = { ...(r[SCIM_ENTERPRISE_USER] as object | undefined), [p.attr]: value }; break;
+      case 'multi': {
+        const list = (r[p.attr] as Record<string, unknown>[] | undefined) ?? [];
+        const entry = list.find((e) => e.type === p.type);
+        if (entry) entry[p.sub] = value;
+        else list.push({ type: p.type, [p.sub]: value });
+        r[p.attr] = list;
+        break;
+      }
+    }
+  }
+  if (r[SCIM_ENTERPRISE_USER]) (r.schemas as string[]).push(SCIM_ENTERPRISE_USER);
+  return r;
+}
+
+/** Every supported attribute a resource carries, keyed by canonical path; multi-valued entries by their type. */
+export function fromScimUser(resource: ScimResource): Record<string, string> {
+  const out: Record<string, string> = {};
+  const put = (p: ScimPath) => {
+    const v = getScimValue(resource, p);
+    if (v !== undefined) out[formatScimPath(p)] = v;
+  };
+  for (const attr of SIMPLE) put({ kind: 'simple', attr });
+  for (const sub of NAME_SUBS) put({ kind: 'name', sub });
+  for (const attr of ENTERPRISE) put({ kind: 'enterprise', attr });
+  for (const [attr, subs] of Object.entries(MULTI)) {
+    for (const e of entriesOf(resource, attr)) {
+      const type = prop(e, 'type');
+      if (typeof type !== 'string' || type === '') continue;
+      for (const sub of subs) put({ kind: 'multi', attr, type, sub });
+    }
+  }
+  return out;
+}
+
+/**
+ * PATCH operations for attribute changes, against the resource as it is now: `replace` for a value
+ * (a filtered path only when the typed entry exists, else `add` of a new entry, since replace on a
+ * filter that matches nothing is a 400 noTarget), `remove` only for what is there.
+ */
+export function scimPatchOperations(resource: ScimResource, changes: readonly AttributeChange[]): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  const newEntries = new Map<string, { attr: string; entry: Record<string, unknown> }>();
+  for (const change of changes) {
+    const p = parseScimPath(change.attribute);
+    if (!p) throw new Error(`unsupported SCIM attribute path "${change.attribute}"`);
+    const path = formatScimPath(p);
+    const current = getScimValue(resource, p);
+    if (current === (change.to ?? undefined)) continue; // already as wanted (changed meanwhile, or a retry)
+    const present = current !== undefined;
+    if (p.kind !== 'multi') {
+      if (change.to === null) {
+        if (present) ops.push({ op: 'remove', path });
+      } else ops.push({ op: 'replace', path, value: change.to });
+      continue;
+    }
+    const entry = entryOfType(resource, p.attr, p.type);
+    if (change.to === null) {
+      if (!present) continue;
+      // Removing the only thing in an entry removes the entry, not just its field.
+      const others = Object.keys(entry!).filter((k) => k.toLowerCase() !== 'type' && k.toLowerCase() !== 'primary' && k.toLowerCase() !== p.sub.toLowerCase());
+      ops.push({ op: 'remove', path: others.length === 0 ? `${p.attr}[type eq "${p.type}"]` : path });
+    } else if (entry) ops.push({ op: 'replace', path, value: change.to });
+    else {
+      const key = `${p.attr}\u0000${p.type}`;
+      const pending = newEntries.get(key) ?? { attr: p.attr, entry: { type: p.type } };
+      pending.entry[p.sub] = change.to;
+      newEntries.set(key, pending);
+    }
+  }
+  for (const { attr, entry } of newEntries.values()) ops.push({ op: 'add', path: attr, value: [entry] });
+  return ops;
+}

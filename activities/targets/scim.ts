@@ -1,0 +1,552 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { managedGroups, type ScimTargetConfig } from '../../domain/config';
+import type { AttributeChange } from '../../domain/plan';
+import type { ActualAccount, ActualGroup } from '../../domain/types';
+import { type CreateAccountInput, type DeleteRecord, type DisableRecord, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
+import {
+  checkScimAttributePaths,
+  fromScimUser,
+  type PatchOperation,
+  prop,
+  SCIM_ENTERPRISE_USER,
+  SCIM_GROUP,
+  SCIM_PATCH_OP,
+  type ScimResource,
+  scimPatchOperations,
+  toScimUser,
+} from './scim-attributes';
+
+export interface ScimConnectorOptions {
+  /** Where the bearer token is looked up (default process.env), under config.tokenEnv. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The fetch to use (default the global one); tests wrap it to record the wire. */
+  fetch?: typeof fetch;
+  /** `count` per list request (default 100, never above the server's filter.maxResults). */
+  pageSize?: number;
+  /** Members per group PATCH (default 50). */
+  memberBatchSize?: number;
+  /** The longest Retry-After honoured in-process (default 30 s); longer ones go back to Temporal. */
+  maxRetryAfterMs?: number;
+  /** Attempts per request for 429/503 (default 4). */
+  maxAttempts?: number;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+}
+
+interface ServiceProvider {
+  etag: boolean;
+  patch: boolean;
+  maxResults: number | null;
+}
+
+interface ListResponse {
+  totalResults?: number;
+  startIndex?: number;
+  itemsPerPage?: number;
+  Resources?: ScimResource[];
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  etag: string | null;
+}
+
+const ERROR_DETAIL_MAX = 300;
+
+/**
+ * A SCIM 2.0 service provider (RFC 7643/7644): Users (core + enterprise extension) and Groups.
+ *
+ * Ownership: idflow writes `externalId = "idflow:<instance>:<source id>"` on users and
+ * `"idflow:<instance>:group:<name>"` on groups, and owns exactly what carries its prefix; the source
+ * id is reported without the prefix. docs/targets.md explains the choice and its limits.
+ */
+export class ScimConnector implements TargetConnector {
+  readonly maxGroupsPerUser = undefined;
+  private readonly base: string;
+  private readonly prefix: string;
+  private readonly groupPrefix: string;
+  private readonly managed: ReadonlySet<string>;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly doFetch: typeof fetch;
+  private readonly pageSize: number;
+  private readonly memberBatchSize: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly maxAttempts: number;
+  private readonly timeoutMs: number;
+  private provider: Promise<ServiceProvider> | null = null;
+
+  constructor(
+    readonly name: string,
+    private readonly config: ScimTargetConfig,
+    private readonly instance: string,
+    options: ScimConnectorOptions = {},
+  ) {
+    const problems = checkScimAttributePaths(Object.keys(config.attributes));
+    if (problems.length > 0) throw new Error(`target ${name}: ${problems.join('; ')}`);
+    this.base = config.baseUrl.replace(/\/+$/, '');
+    this.prefix = `idflow:${instance}:`;
+    this.groupPrefix = `${this.prefix}group:`;
+    this.managed = new Set(managedGroups(config));
+    this.env = options.env ?? process.env;
+    this.doFetch = options.fetch ?? ((...args) => fetch(...args));
+    this.pageSize = Math.max(1, options.pageSize ?? 100);
+    this.memberBatchSize = Math.max(1, options.memberBatchSize ?? 50);
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
+    this.maxAttempts = Math.max(1, options.maxAttempts ?? 4);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async findAccount(userName: string): Promise<ActualAccount | null> {
+    const user = await this.findUser(userName);
+    if (!user) return null;
+    const groups = await this.groupsOf(user.id!);
+    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
+  }
+
+  async existingGroups(names: readonly string[]): Promise<Set<string>> {
+    if (names.length === 0) return new Set();
+    const wanted = new Set(names);
+    const { items } = await this.list('Groups', { excludedAttributes: 'members' });
+    return new Set(items.filter((g) => this.ownsGroup(g) && wanted.has(String(prop(g, 'displayName')))).map((g) => String(prop(g, 'displayName'))));
+  }
+
+  /** Users paged, groups (with members) paged: O(pages) requests, whatever the number of users. */
+  async readState(): Promise<TargetState> {
+    const users = await this.list('Users');
+    const groups = await this.list('Groups', { attributes: 'displayName,externalId,members' });
+    const memberOf = new Map<string, string[]>();
+    const outGroups: ActualGroup[] = [];
+    for (const g of groups.items) {
+      const name = String(prop(g, 'displayName'));
+      const owned = this.ownsGroup(g);
+      if (owned || this.managed.has(name)) outGroups.push({ id: g.id!, name, owned });
+      for (const m of (prop(g, 'members') as { value?: string }[] | undefined) ?? []) {
+        if (!m.value) continue;
+        memberOf.set(m.value, [...(memberOf.get(m.value) ?? []), name]);
+      }
+    }
+    const accounts: ActualAccount[] = [];
+    let unownedCount = 0;
+    for (const u of users.items) {
+      if (this.ownsUser(u)) accounts.push(this.toActual(u, memberOf.get(u.id!) ?? []));
+      else unownedCount += 1;
+    }
+    accounts.sort((a, b) => a.userName.localeCompare(b.userName));
+    outGroups.sort((a, b) => a.name.localeCompare(b.name));
+    return { accounts, groups: outGroups, unownedCount, calls: users.calls + groups.calls };
+  }
+
+  // ---------------------------------------------------------------- account writes
+
+  /**
+   * Looks up by userName, then by externalId (a renamed account is this identity's and gets the new
+   * name); creates only when neither finds one. A 409 adopts the existing record only when it is
+   * idflow's for the same identity.
+   */
+  async createAccount(input: CreateAccountInput): Promise<ActualAccount> {
+    const problems = checkScimAttributePaths(Object.keys(input.attributes));
+    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${input.userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
+    const externalId = this.prefix + input.externalId;
+    let existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
+    if (!existing) {
+      const reply = await this.request('POST', '/Users', { body: toScimUser(input.userName, externalId, input.enabled, input.attributes), accept: [409] });
+      if (reply.status !== 409) return this.toActual(reply.body as ScimResource, []);
+      existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
+      if (!existing) throw scimFailure(409, reply.body, `POST /Users ${input.userName}`);
+    }
+    this.checkSameIdentity(existing, input);
+    // Ours already (a retry after a crash, or a rename): bring it to what was asked, changed parts only.
+    const wanted: Record<string, string> = { ...input.attributes };
+    await this.patchUser(existing, (current) => {
+      const ops: PatchOperation[] = [];
+      if (String(prop(current, 'userName')) !== input.userName) ops.push({ op: 'replace', path: 'userName', value: input.userName });
+      if ((prop(current, 'active') !== false) !== input.enabled) ops.push({ op: 'replace', path: 'active', value: input.enabled });
+      const now = fromScimUser(current);
+      const changes = Object.entries(wanted).filter(([k, v]) => now[k] !== v).map(([attribute, to]) => ({ attribute, from: now[attribute] ?? null, to }));
+      return [...ops, ...scimPatchOperations(current, changes)];
+    });
+    const actual = await this.findAccount(input.userName);
+    if (!actual) throw ApplicationFailure.retryable(`SCIM user ${input.userName} is not readable after create`, TARGET_FAILURE.notFound);
+    return actual;
+  }
+
+  /** One PATCH with only the changed attributes, If-Match on the version read. */
+  async updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void> {
+    const problems = checkScimAttributePaths(changes.map((c) => c.attribute));
+    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
+    await this.patchUser(await this.requireOwned(userName).catch(goneAsNotFound), (current) => scimPatchOperations(current, changes));
+  }
+
+  async enableAccount(userName: string): Promise<void> {
+    await this.patchUser(await this.requireOwned(userName).catch(goneAsNotFound), (current) => (prop(current, 'active') === false ? [{ op: 'replace', path: 'active', value: true }] : []));
+  }
+
+  /** active=false first (the lockout), then membership of idflow's groups; other groups are not idflow's to change. */
+  async disableAccount(userName: string): Promise<DisableRecord> {
+    const user = await this.requireOwned(userName).catch(goneAsNull);
+    if (!user) return { removedGroups: [], deactivatedAccessKeys: [], loginProfileDeleted: false, notes: [`user ${userName} does not exist`] };
+    await this.patchUser(user, (current) => (prop(current, 'active') !== false ? [{ op: 'replace', path: 'active', value: false }] : []));
+    const removedGroups = await this.leaveOwnedGroups(user.id!);
+    return { removedGroups, deactivatedAccessKeys: [], loginProfileDeleted: false };
+  }
+
+  async deleteAccount(userName: string): Promise<DeleteRecord> {
+    const user = await this.requireOwned(userName).catch(goneAsNull);
+    if (!user) return { steps: ['user already gone'] };
+    const steps = (await this.leaveOwnedGroups(user.id!)).map((g) => `remove member from group ${g}`);
+    let current: ScimResource | null = user;
+    for (let attempt = 1; current; attempt++) {
+      const reply = await this.request('DELETE', `/Users/${enc(current.id!)}`, { ifMatch: await this.versionOf(current), accept: [404, 412] });
+      if (reply.status === 404) {
+        steps.push('user already gone');
+        break;
+      }
+      if (reply.status !== 412) {
+        steps.push(`DELETE /Users/${current.id}`);
+        break;
+      }
+      if (attempt >= 3) throw scimFailure(412, reply.body, `DELETE /Users/${current.id}`, true);
+      current = await this.requireOwned(userName).catch(goneAsNull);
+    }
+    return { steps };
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  async createGroup(name: string): Promise<void> {
+    const existing = await this.findGroup(name);
+    if (existing) return this.checkGroupOwned(existing);
+    const reply = await this.request('POST', '/Groups', { body: { schemas: [SCIM_GROUP], displayName: name, externalId: this.groupPrefix + name }, accept: [409] });
+    if (reply.status !== 409) return;
+    const now = await this.findGroup(name);
+    if (!now) throw scimFailure(409, reply.body, `POST /Groups ${name}`);
+    this.checkGroupOwned(now);
+  }
+
+  async addMember(userName: string, group: string): Promise<void> {
+    await this.addMembers(group, [userName]);
+  }
+
+  async removeMember(userName: string, group: string): Promise<void> {
+    await this.removeMembers(group, [userName]);
+  }
+
+  /**
+   * PATCH add members, `memberBatchSize` per request. Adding a member twice is a no-op (RFC 7644
+   * §3.5.2.1), so a retry is safe. No If-Match: value-level adds and removes cannot lose an update.
+   */
+  async addMembers(group: string, userNames: readonly string[]): Promise<void> {
+    const g = await this.findGroup(group);
+    if (!g) throw ApplicationFailure.nonRetryable(`SCIM group ${group} does not exist`, TARGET_FAILURE.missingGroup);
+    this.checkGroupOwned(g);
+    const ids: string[] = [];
+    for (const userName of userNames) {
+      const user = await this.requireOwned(userName).catch(goneAsNotFound);
+      ids.push(user.id!);
+    }
+    for (const batch of chunks(ids, this.memberBatchSize)) {
+      await this.patchGroup(g.id!, [{ op: 'add', path: 'members', value: batch.map((value) => ({ value })) }]);
+    }
+  }
+
+  async removeMembers(group: string, userNames: readonly string[]): Promise<void> {
+    const g = await this.findGroup(group);
+    if (!g) return;
+    this.checkGroupOwned(g);
+    const ids: string[] = [];
+    for (const userName of userNames) {
+      const user = await this.requireOwned(userName).catch(goneAsNull);
+      if (user) ids.push(user.id!);
+    }
+    for (const batch of chunks(ids, this.memberBatchSize)) await this.removeFromGroup(g.id!, batch);
+  }
+
+  // ---------------------------------------------------------------- helpers: ownership
+
+  private ownsUser(u: ScimResource): boolean {
+    const ext = prop(u, 'externalId');
+    return typeof ext === 'string' && ext.startsWith(this.prefix) && !ext.startsWith(this.groupPrefix) && ext.length > this.prefix.length;
+  }
+
+  private ownsGroup(g: ScimResource): boolean {
+    return prop(g, 'externalId') === this.groupPrefix + String(prop(g, 'displayName'));
+  }
+
+  private toActual(u: ScimResource, groups: string[]): ActualAccount {
+    const ext = prop(u, 'externalId');
+    const owned = this.ownsUser(u);
+    const employeeNumber = prop(prop(u, SCIM_ENTERPRISE_USER), 'employeeNumber');
+    return {
+      id: u.id!,
+      userName: String(prop(u, 'userName')),
+      externalId: typeof ext === 'string' && ext !== '' ? (owned ? ext.slice(this.prefix.length) : ext) : null,
+      employeeId: typeof employeeNumber === 'string' ? employeeNumber : null,
+      enabled: prop(u, 'active') !== false,
+      attributes: fromScimUser(u),
+      groups: [...new Set(groups)].sort(),
+      owned,
+    };
+  }
+
+  private checkSameIdentity(existing: ScimResource, input: CreateAccountInput): void {
+    const name = String(prop(existing, 'userName'));
+    if (!this.ownsUser(existing)) {
+      throw ApplicationFailure.nonRetryable(`SCIM user ${name} already exists and is not owned by idflow instance "${this.instance}"; it was left untouched`, TARGET_FAILURE.notOwned);
+    }
+    const theirs = String(prop(existing, 'externalId')).slice(this.prefix.length);
+    if (theirs !== input.externalId) {
+      throw ApplicationFailure.nonRetryable(`SCIM user ${name} already exists and belongs to identity ${theirs}; it was left untouched`, TARGET_FAILURE.conflict);
+    }
+  }
+
+  private checkGroupOwned(g: ScimResource): void {
+    if (!this.ownsGroup(g)) {
+      throw ApplicationFailure.nonRetryable(`SCIM group ${String(prop(g, 'displayName'))} exists but idflow instance "${this.instance}" does not own it; it will not change it`, TARGET_FAILURE.notOwned);
+    }
+  }
+
+  /** Every write first proves the user is idflow's, at the point of change. */
+  private async requireOwned(userName: string): Promise<ScimResource> {
+    const user = await this.findUser(userName);
+    if (!user) throw new GoneError(userName);
+    if (!this.ownsUser(user)) {
+      throw ApplicationFailure.nonRetryable(`SCIM user ${userName} is not owned by idflow instance "${this.instance}"; refusing to modify it`, TARGET_FAILURE.notOwned);
+    }
+    return user;
+  }
+
+  // ---------------------------------------------------------------- helpers: resources
+
+  private async findUser(userName: string): Promise<ScimResource | null> {
+    const { items } = await this.list('Users', { filter: `userName eq ${JSON.stringify(userName)}` });
+    // userName is caseExact=false: the server matches regardless of case; prefer the exact spelling.
+    return items.find((u) => prop(u, 'userName') === userName) ?? items[0] ?? null;
+  }
+
+  private async findUserBy(attribute: 'externalId', value: string): Promise<ScimResource | null> {
+    const { items } = await this.list('Users', { filter: `${attribute} eq ${JSON.stringify(value)}` });
+    return items.find((u) => prop(u, attribute) === value) ?? null;
+  }
+
+  private async findGroup(name: string): Promise<ScimResource | null> {
+    const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
+    return items.find((g) => prop(g, 'displayName') === name) ?? items[0] ?? null;
+  }
+
+  private async groupsOf(userId: string): Promise<ScimResource[]> {
+    const { items } = await this.list('Groups', { filter: `members[value eq ${JSON.stringify(userId)}]`, attributes: 'displayName,externalId' });
+    return items;
+  }
+
+  private async leaveOwnedGroups(userId: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const g of await this.groupsOf(userId)) {
+      if (!this.ownsGroup(g)) continue;
+      await this.removeFromGroup(g.id!, [userId]);
+      removed.push(String(prop(g, 'displayName')));
+    }
+    return removed.sort();
+  }
+
+  private async removeFromGroup(groupId: string, userIds: readonly string[]): Promise<void> {
+    const filter = userIds.map((id) => `value eq ${JSON.stringify(id)}`).join(' or ');
+    try {
+      await this.patchGroup(groupId, [{ op: 'remove', path: `members[${filter}]` }]);
+    } catch (err) {
+      // Nothing matched the filter: already not members.
+      if (err instanceof ApplicationFailure && err.type === 'SCIM.400' && (err.details?.[0] as { scimType?: string })?.scimType === 'noTarget') return;
+      throw err;
+    }
+  }
+
+  private async patchGroup(groupId: string, ops: PatchOperation[]): Promise<void> {
+    await this.requirePatch();
+    await this.request('PATCH', `/Groups/${enc(groupId)}`, { body: { schemas: [SCIM_PATCH_OP], Operations: ops } });
+  }
+
+  /**
+   * PATCH a user with operations computed from its current state, If-Match on its version when the
+   * server supports ETags; a 412 (changed meanwhile) re-reads and recomputes, at most 3 times.
+   */
+  private async patchUser(user: ScimResource, build: (current: ScimResource) => PatchOperation[]): Promise<void> {
+    let current = user;
+    for (let attempt = 1; ; attempt++) {
+      const ops = build(current);
+      if (ops.length === 0) return;
+      await this.requirePatch();
+      const reply = await this.request('PATCH', `/Users/${enc(current.id!)}`, { body: { schemas: [SCIM_PATCH_OP], Operations: ops }, ifMatch: await this.versionOf(current), accept: [412] });
+      if (reply.status !== 412) return;
+      if (attempt >= 3) throw scimFailure(412, reply.body, `PATCH /Users/${current.id}`, true);
+      const reread = await this.readUser(current.id!);
+      if (!reread) throw ApplicationFailure.retryable(`SCIM user ${current.id} disappeared during an update`, TARGET_FAILURE.notFound);
+      if (!this.ownsUser(reread)) throw ApplicationFailure.nonRetryable(`SCIM user ${current.id} is no longer owned by idflow; refusing to modify it`, TARGET_FAILURE.notOwned);
+      current = reread;
+    }
+  }
+
+  private async readUser(id: string): Promise<ScimResource | null> {
+    const reply = await this.request('GET', `/Users/${enc(id)}`, { accept: [404] });
+    return reply.status === 404 ? null : (reply.body as ScimResource);
+  }
+
+  private async versionOf(resource: ScimResource): Promise<string | undefined> {
+    if (!(await this.serviceProvider()).etag) return undefined;
+    const version = prop(prop(resource, 'meta'), 'version');
+    return typeof version === 'string' ? version : undefined;
+  }
+
+  private async requirePatch(): Promise<void> {
+    if (!(await this.serviceProvider()).patch) {
+      throw ApplicationFailure.nonRetryable(`SCIM target ${this.name} does not support PATCH (ServiceProviderConfig); idflow needs it`, 'SCIM.unsupported');
+    }
+  }
+
+  /** /ServiceProviderConfig, read once: ETag support, PATCH support, the page size cap. */
+  private serviceProvider(): Promise<ServiceProvider> {
+    this.provider ??= this.request('GET', '/ServiceProviderConfig', { accept: [404, 501] }).then(
+      (reply) => {
+        if (reply.status !== 200) return { etag: false, patch: true, maxResults: null };
+        const b = reply.body;
+        const max = prop(prop(b, 'filter'), 'maxResults');
+        return {
+          etag: prop(prop(b, 'etag'), 'supported') === true,
+          patch: prop(prop(b, 'patch'), 'supported') !== false,
+          maxResults: typeof max === 'number' && max > 0 ? max : null,
+        };
+      },
+      (err) => {
+        this.provider = null;
+        throw err;
+      },
+    );
+    return this.provider;
+  }
+
+  /** startIndex/count paging until totalResults, or an empty page; never trusts itemsPerPage == count. */
+  private async list(resource: 'Users' | 'Groups', params: Record<string, string> = {}): Promise<{ items: ScimResource[]; calls: number }> {
+    const sp = await this.serviceProvider();
+    const count = Math.min(this.pageSize, sp.maxResults ?? this.pageSize);
+    const items: ScimResource[] = [];
+    let startIndex = 1;
+    let calls = 0;
+    for (;;) {
+      const reply = await this.request('GET', `/${resource}`, { query: { ...params, startIndex: String(startIndex), count: String(count) } });
+      calls += 1;
+      const page = (reply.body ?? {}) as ListResponse;
+      const got = page.Resources ?? [];
+      items.push(...got);
+      const total = typeof page.totalResults === 'number' ? page.totalResults : items.length;
+      if (got.length === 0 || startIndex - 1 + got.length >= total) break;
+      startIndex += got.length;
+    }
+    return { items, calls };
+  }
+
+  // ---------------------------------------------------------------- helpers: HTTP
+
+  private token(): string {
+    const t = this.env[this.config.tokenEnv];
+    if (!t) throw ApplicationFailure.nonRetryable(`the SCIM bearer token for target ${this.name} is missing: set the environment variable ${this.config.tokenEnv}`, TARGET_FAILURE.config);
+    return t;
+  }
+
+  /**
+   * One SCIM request. 429 and 503 are retried here after Retry-After (or a backoff) when that is at
+   * most maxRetryAfterMs; otherwise they become retryable failures carrying the delay for Temporal.
+   * Statuses in `accept` are returned to the caller; other non-2xx become failures (scimFailure).
+   */
+  private async request(method: string, path: string, opts: { query?: Record<string, string>; body?: unknown; ifMatch?: string; accept?: number[] } = {}): Promise<Reply> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { Accept: 'application/scim+json, application/json', Authorization: `Bearer ${this.token()}` };
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/scim+json';
+    if (opts.ifMatch) headers['If-Match'] = opts.ifMatch;
+    const what = `${method} ${path}`;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.doFetch(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: AbortSignal.timeout(this.timeoutMs) });
+      } catch (err) {
+        throw ApplicationFailure.retryable(`SCIM ${what} failed: ${(err as Error).name}: ${(err as Error).message}`, 'SCIM.network');
+      }
+      const text = await res.text();
+      let body: unknown = null;
+      if (text !== '') {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+      }
+      if (res.status === 429 || res.status === 503) {
+        const wait = retryAfterMs(res.headers.get('retry-after')) ?? Math.min(this.maxRetryAfterMs, 500 * 2 ** (attempt - 1));
+        if (attempt < this.maxAttempts && wait <= this.maxRetryAfterMs) {
+          await new Promise((r) => setTimeout(r, wait));
+          continue;
+        }
+        throw scimFailure(res.status, body, what, true, wait);
+      }
+      if ((res.status >= 200 && res.status < 300) || opts.accept?.includes(res.status)) return { status: res.status, body, etag: res.headers.get('etag') };
+      throw scimFailure(res.status, body, what);
+    }
+  }
+}
+
+/** For writes that need the account: its absence is retryable, since the retry plans again. */
+function goneAsNotFound(err: unknown): never {
+  if (err instanceof GoneError) throw ApplicationFailure.retryable(err.message, TARGET_FAILURE.notFound);
+  throw err;
+}
+
+class GoneError extends Error {
+  constructor(userName: string) {
+    super(`SCIM user ${userName} does not exist`);
+    this.name = 'GoneError';
+  }
+}
+
+function goneAsNull(err: unknown): null {
+  if (err instanceof GoneError) return null;
+  throw err;
+}
+
+/** Retry-After in seconds or as an HTTP date, in ms; null when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | null {
+  if (!header) return null;
+  const s = header.trim();
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/**
+ * A SCIM error as a Temporal failure of type `SCIM.<status>` with the server's detail and scimType:
+ * 4xx and 501 non-retryable (a retry gets the same answer), 408, 429 and other 5xx retryable.
+ */
+export function scimFailure(status: number, body: unknown, what: string, retryable?: boolean, delayMs?: number): ApplicationFailure {
+  const detailRaw = prop(body, 'detail') ?? (typeof body === 'string' ? body : undefined);
+  const detail = detailRaw === undefined ? '' : String(detailRaw).slice(0, ERROR_DETAIL_MAX);
+  const scimType = prop(body, 'scimType');
+  const canRetry = retryable ?? ((status >= 500 && status !== 501) || status === 429 || status === 408);
+  const message = `SCIM ${what} failed: HTTP ${status}${typeof scimType === 'string' ? ` (${scimType})` : ''}${detail ? `: ${detail}` : ''}`;
+  return ApplicationFailure.create({
+    message,
+    type: `SCIM.${status}`,
+    nonRetryable: !canRetry,
+    details: [{ status, scimType: typeof scimType === 'string' ? scimType : null, detail }],
+    ...(delayMs !== undefined && canRetry ? { nextRetryDelay: delayMs } : {}),
+  });
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,288 @@
+import { applyAction } from '../../activities/identity';
+import type { TargetConnector } from '../../activities/targets/connector';
+import { type AccountPlan, planAccount } from '../../domain/plan';
+import type { DesiredAccount } from '../../domain/types';
+import { type Harness, HARNESSES } from './harness';
+import { failure } from './support';
+
+/**
+ * The target contract: the same cases against every connector, on the real test servers (moto,
+ * scim2-server), each case on a fresh state. A new target is one module plus one HARNESSES entry.
+ */
+describe.each(HARNESSES)('target contract: %s', (_label, build) => {
+  const h: Harness = build();
+  const [A, B, C] = h.attrs;
+
+  beforeEach(() => h.reset());
+  afterAll(() => h.teardown());
+
+  const input = (name: string, overrides: Partial<{ externalId: string; enabled: boolean; attributes: Record<string, string> }> = {}) => ({
+    userName: h.user(name),
+    externalId: overrides.externalId ?? `src-${name}`,
+    employeeId: `E-${name}`,
+    enabled: overrides.enabled ?? true,
+    attributes: overrides.attributes ?? { [A]: h.value(1), [B]: h.value(2) },
+  });
+
+  function desired(name: string, groups: string[]): DesiredAccount {
+    return {
+      userName: h.user(name),
+      externalId: `src-${name}`,
+      employeeId: `E-${name}`,
+      enabled: true,
+      attributes: { [A]: h.value(1), [B]: h.value(2) },
+      createOnlyAttributes: [],
+      managedAttributes: [A, B, C],
+      groups,
+    };
+  }
+
+  async function planFor(c: TargetConnector, want: DesiredAccount): Promise<AccountPlan> {
+    return planAccount({
+      target: 't',
+      employeeId: want.employeeId,
+      desired: want,
+      onAbsent: 'disable',
+      actual: await c.findAccount(want.userName),
+      managedGroups: Object.values(h.groupMap()),
+      existingGroups: await c.existingGroups(want.groups),
+      createMissingGroups: true,
+      maxGroupsPerUser: c.maxGroupsPerUser,
+    });
+  }
+
+  test('create, then findAccount reads back exactly what was written', async () => {
+    const { connector } = h.make();
+    const created = await connector.createAccount(input('alice'));
+    const found = await connector.findAccount(h.user('alice'));
+    expect(found).toEqual(created);
+    expect(found).toMatchObject({ userName: h.user('alice'), externalId: 'src-alice', enabled: true, owned: true, groups: [], attributes: { [A]: h.value(1), [B]: h.value(2) } });
+    expect(found!.employeeId).toBe(h.storesEmployeeId ? 'E-alice' : null);
+    expect(await connector.findAccount(h.user('nobody'))).toBeNull();
+
+    const disabled = await connector.createAccount(input('bob', { enabled: false }));
+    expect(disabled.enabled).toBe(false);
+  });
+
+  test('create twice (a crash-retry) gives one account and no second create call', async () => {
+    const m = h.make();
+    const first = await m.connector.createAccount(input('alice'));
+    m.clear();
+    const second = await m.connector.createAccount(input('alice'));
+    expect(second.id).toBe(first.id);
+    expect(m.writes()).toEqual([]);
+    expect(await h.accountsNamed(h.user('alice'))).toBe(1);
+  });
+
+  test('create whose answer was lost: the retry finds the account and creates no duplicate', async () => {
+    const m = h.make({ loseResponseOnce: h.createCall });
+    const lost = await failure(m.connector.createAccount(input('alice')));
+    expect(lost.nonRetryable).toBe(false);
+    const retried = await m.connector.createAccount(input('alice'));
+    expect(retried).toMatchObject({ userName: h.user('alice'), owned: true, externalId: 'src-alice' });
+    expect(m.writes().filter((w) => w === h.createCall)).toHaveLength(1);
+    expect(await h.accountsNamed(h.user('alice'))).toBe(1);
+  });
+
+  test("create over another identity's account is a conflict, and writes nothing", async () => {
+    const m = h.make();
+    await m.connector.createAccount(input('alice'));
+    m.clear();
+    const f = await failure(m.connector.createAccount(input('alice', { externalId: 'src-someone-else' })));
+    expect(f).toMatchObject({ type: 'Target.conflict', nonRetryable: true });
+    expect(m.writes()).toEqual([]);
+  });
+
+  test('update sends only the changed attributes on the wire', async () => {
+    const m = h.make();
+    await m.connector.createAccount(input('alice'));
+    m.clear();
+    await m.connector.updateAccount(h.user('alice'), [
+      { attribute: A, from: h.value(1), to: h.value(7) },
+      { attribute: B, from: h.value(2), to: null },
+      { attribute: C, from: null, to: h.value(3) },
+    ]);
+    expect(m.updatePayload()).toEqual({ set: { [A]: h.value(7), [C]: h.value(3) }, unset: [B] });
+    expect((await m.connector.findAccount(h.user('alice')))!.attributes).toEqual({ [A]: h.value(7), [C]: h.value(3) });
+
+    // Nothing changed: nothing sent. The same changes again (a retry): nothing left to send.
+    m.clear();
+    await m.connector.updateAccount(h.user('alice'), []);
+    expect(m.writes()).toEqual([]);
+  });
+
+  test('disable revokes access and managed memberships; enable gives access back', async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    await m.connector.createAccount(input('alice'));
+    await m.connector.addMember(h.user('alice'), h.group('eng'));
+    await h.addCredentials(h.user('alice'));
+    expect(await h.lockedOut(h.user('alice'))).toBe(false);
+
+    const record = await m.connector.disableAccount(h.user('alice'));
+    expect(record.removedGroups).toEqual([h.group('eng')]);
+    expect(await h.lockedOut(h.user('alice'))).toBe(true);
+    expect(await m.connector.findAccount(h.user('alice'))).toMatchObject({ enabled: false, groups: [] });
+
+    // Idempotent: a second disable (a retry) succeeds and still reports what was removed.
+    const again = await m.connector.disableAccount(h.user('alice'));
+    expect(again.deactivatedAccessKeys).toEqual(record.deactivatedAccessKeys);
+
+    await m.connector.enableAccount(h.user('alice'));
+    expect(await h.lockedOut(h.user('alice'))).toBe(false); // IAM: the access keys are back (the password stays deleted)
+    expect(await m.connector.findAccount(h.user('alice'))).toMatchObject({ enabled: true });
+    await m.connector.enableAccount(h.user('alice'));
+  });
+
+  test('delete removes the account; deleting again is a no-op', async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    await m.connector.createAccount(input('alice'));
+    await m.connector.addMember(h.user('alice'), h.group('eng'));
+    const record = await m.connector.deleteAccount(h.user('alice'));
+    expect(record.steps.length).toBeGreaterThan(0);
+    expect(await m.connector.findAccount(h.user('alice'))).toBeNull();
+    expect(await h.accountsNamed(h.user('alice'))).toBe(0);
+    expect(await m.connector.deleteAccount(h.user('alice'))).toEqual({ steps: ['user already gone'] });
+    expect((await m.connector.readState()).groups.find((g) => g.name === h.group('eng'))).toBeTruthy();
+  });
+
+  test('add and remove members are idempotent, one at a time and in batches', async () => {
+    const m = h.make({ memberBatchSize: 2 });
+    await m.connector.createGroup(h.group('eng'));
+    await m.connector.createGroup(h.group('eng')); // again: no error
+    expect(await m.connector.existingGroups([h.group('eng'), h.group('sales')])).toEqual(new Set([h.group('eng')]));
+    for (const n of ['alice', 'bob', 'carol']) await m.connector.createAccount(input(n));
+
+    await m.connector.addMember(h.user('alice'), h.group('eng'));
+    await m.connector.addMember(h.user('alice'), h.group('eng'));
+    expect((await m.connector.findAccount(h.user('alice')))!.groups).toEqual([h.group('eng')]);
+
+    await m.connector.addMembers(h.group('eng'), [h.user('alice'), h.user('bob'), h.user('carol')]);
+    const state = await m.connector.readState();
+    expect(state.accounts.map((a) => [a.userName, a.groups])).toEqual(['alice', 'bob', 'carol'].map((n) => [h.user(n), [h.group('eng')]]));
+
+    await m.connector.removeMember(h.user('alice'), h.group('eng'));
+    await m.connector.removeMember(h.user('alice'), h.group('eng'));
+    await m.connector.removeMembers(h.group('eng'), [h.user('bob'), h.user('carol'), h.user('alice')]);
+    await m.connector.removeMember(h.user('alice'), h.group('nonexistent'));
+    for (const n of ['alice', 'bob', 'carol']) expect((await m.connector.findAccount(h.user(n)))!.groups).toEqual([]);
+
+    const missing = await failure(m.connector.addMember(h.user('alice'), h.group('nonexistent')));
+    expect(missing).toMatchObject({ type: 'Target.missingGroup', nonRetryable: true });
+  });
+
+  test('an unowned account is reported as such and left untouched by every write', async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    const name = h.user('mallory');
+    await h.createUnowned(name);
+    const before = await h.snapshot(name);
+    const found = await m.connector.findAccount(name);
+    expect(found).toMatchObject({ userName: name, owned: false });
+
+    m.clear();
+    const attempts: [string, () => Promise<unknown>][] = [
+      ['createAccount', () => m.connector.createAccount({ ...input('mallory'), userName: name })],
+      ['updateAccount', () => m.connector.updateAccount(name, [{ attribute: A, from: null, to: h.value(9) }])],
+      ['enableAccount', () => m.connector.enableAccount(name)],
+      ['disableAccount', () => m.connector.disableAccount(name)],
+      ['deleteAccount', () => m.connector.deleteAccount(name)],
+      ['addMember', () => m.connector.addMember(name, h.group('eng'))],
+      ['removeMember', () => m.connector.removeMember(name, h.group('eng'))],
+      ['addMembers', () => m.connector.addMembers(h.group('eng'), [name])],
+      ['removeMembers', () => m.connector.removeMembers(h.group('eng'), [name])],
+    ];
+    for (const [what, attempt] of attempts) {
+      const f = await failure(attempt());
+      expect([what, f.type, f.nonRetryable]).toEqual([what, 'Target.notOwned', true]);
+    }
+    expect(m.writes()).toEqual([]);
+    expect(await h.snapshot(name)).toEqual(before);
+  });
+
+  test('a name that differs only in case from an unowned account is refused, not created', async () => {
+    const m = h.make();
+    await h.createUnowned(h.user('Casey'));
+    m.clear();
+    const f = await failure(m.connector.createAccount(input('casey')));
+    expect(f).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(m.writes()).toEqual([]);
+    expect(await h.accountsNamed(h.user('casey'))).toBe(1);
+  });
+
+  test('readState pages through small pages and returns every owned account with its groups', async () => {
+    const base = await h.make().connector.readState();
+    const setup = h.make();
+    await setup.connector.createGroup(h.group('eng'));
+    await setup.connector.createGroup(h.group('sales'));
+    const names = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'];
+    for (const n of names) await setup.connector.createAccount(input(n));
+    await setup.connector.addMembers(h.group('eng'), names.slice(0, 4).map(h.user));
+    await setup.connector.addMembers(h.group('sales'), [h.user('u4')]);
+    await h.createUnowned(h.user('hand1'));
+    await h.createUnowned(h.user('hand2'));
+
+    const m = h.make({ pageSize: 2 });
+    const state = await m.connector.readState();
+    expect(state.accounts.map((a) => a.userName)).toEqual(names.map(h.user));
+    expect(state.accounts.every((a) => a.owned)).toBe(true);
+    expect(Object.fromEntries(state.accounts.map((a) => [a.userName, a.groups]))).toEqual({
+      [h.user('u1')]: [h.group('eng')],
+      [h.user('u2')]: [h.group('eng')],
+      [h.user('u3')]: [h.group('eng')],
+      [h.user('u4')]: [h.group('eng'), h.group('sales')].sort(),
+      [h.user('u5')]: [],
+      [h.user('u6')]: [],
+      [h.user('u7')]: [],
+    });
+    expect(state.groups.filter((g) => g.name.startsWith(h.group(''))).map((g) => [g.name, g.owned])).toEqual([
+      [h.group('eng'), true],
+      [h.group('sales'), true],
+    ]);
+    expect(state.unownedCount - base.unownedCount).toBe(2);
+    // More than one page was read, and the read cost is pages, not accounts.
+    expect(state.calls).toBeGreaterThan(2);
+    expect(state.calls).toBe(m.reads());
+  });
+
+  test('a crash between two writes: re-planning and re-applying converges with no duplicates', async () => {
+    const m = h.make();
+    const want = desired('dana', [h.group('eng'), h.group('sales')]);
+    const first = await planFor(m.connector, want);
+    expect(first.actions.map((a) => a.op)).toEqual(['createGroup', 'createGroup', 'create', 'addMember', 'addMember']);
+
+    // The worker dies after the account is created, before any membership is written.
+    for (const action of first.actions.slice(0, 3)) await applyAction(m.connector, action);
+
+    // Temporal retries the activity: it plans again from what the target now holds.
+    const second = await planFor(m.connector, want);
+    expect(second.actions.map((a) => [a.op, 'group' in a ? a.group : null])).toEqual([
+      ['addMember', h.group('eng')],
+      ['addMember', h.group('sales')],
+    ]);
+    for (const action of second.actions) await applyAction(m.connector, action);
+
+    // Even the stale first plan, applied again in full, changes nothing and fails nowhere.
+    for (const action of first.actions) await applyAction(m.connector, action);
+
+    const third = await planFor(m.connector, want);
+    expect(third).toEqual({ actions: [], findings: [] });
+    expect(await h.accountsNamed(want.userName)).toBe(1);
+    const state = await m.connector.readState();
+    expect(state.accounts.filter((a) => a.userName === want.userName)).toEqual([expect.objectContaining({ groups: [h.group('eng'), h.group('sales')].sort(), externalId: 'src-dana' })]);
+  });
+
+  test('a write to an account that does not exist is a retryable not-found (the retry plans again)', async () => {
+    const { connector } = h.make();
+    for (const attempt of [
+      () => connector.updateAccount(h.user('ghost'), [{ attribute: A, from: null, to: h.value(1) }]),
+      () => connector.enableAccount(h.user('ghost')),
+    ]) {
+      expect(await failure(attempt())).toMatchObject({ type: 'Target.notFound', nonRetryable: false });
+    }
+    // Revoking and removing what is not there is already done.
+    expect((await connector.disableAccount(h.user('ghost'))).removedGroups).toEqual([]);
+    expect(await connector.deleteAccount(h.user('ghost'))).toEqual({ steps: ['user already gone'] });
+  });
+});
