@@ -72,7 +72,7 @@ export function deltaActivities(runtime: Runtime) {
 
 function toEvent(change: UserChange, employeeId: string, runKey: string): SourceEvent {
   const eventId = `delta:${runKey}:${change.id}`;
-  return change.removed ? { type: 'source-removed', employeeId, eventId, hard: change.removed === 'deleted' } : { type: 'source-changed', employeeId, eventId };
+  return change.removed ? { type: 'source-removed', employeeId, eventId, sourceId: change.id, hard: change.removed === 'deleted' } : { type: 'source-changed', employeeId, eventId, sourceId: change.id };
 }
 
 /** Entra id -> employee id for accounts idflow provisioned: the only record left of a deleted user. */

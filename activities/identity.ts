@@ -11,6 +11,8 @@ export interface TargetDecision {
   target: string;
   /** The account name to look up in the target; null when none can be derived. */
   userName: string | null;
+  /** The Entra object id, to find the account when no name can be derived (the person left Entra ID). */
+  sourceId?: string;
   desired: DesiredAccount | null;
   /** Why no account is desired (leaver, out of scope, ...). */
   absentReason?: string;
@@ -66,7 +68,7 @@ export function identityActivities(runtime: Runtime) {
     if (decision.problems?.length) {
       return { actions: [], findings: decision.problems.map((detail) => ({ kind: 'invalid' as const, target: input.target, employeeId: input.employeeId, userName: decision.userName ?? input.employeeId, detail })) };
     }
-    const actual = decision.userName ? await c.findAccount(decision.userName) : null;
+    const actual = decision.userName ? await c.findAccount(decision.userName) : decision.sourceId ? await c.findAccountByExternalId(decision.sourceId) : null;
     const wanted = decision.desired?.groups ?? [];
     return planAccount({
       target: input.target,
@@ -94,11 +96,15 @@ export function identityActivities(runtime: Runtime) {
       return runtime.loaded.config.lifecycle;
     },
 
-    async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: SourceIdentity | null }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
+    async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: SourceIdentity | null; lastSourceId?: string }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
       const decisions = runtime.loaded.targets
         .filter((t) => t.config.enabled)
         .map((t): TargetDecision => {
-          if (!input.identity) return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID', problems: ['the person is not in Entra ID, so no account name can be derived; the scheduled reconcile handles accounts of people gone from the source'] };
+          if (!input.identity) {
+            const absentPolicy = input.mode === 'purge' ? ('delete' as const) : input.mode === 'revoke' ? ('disable' as const) : undefined;
+            if (input.lastSourceId && absentPolicy) return { target: t.name, userName: null, sourceId: input.lastSourceId, desired: null, absentReason: 'no longer in Entra ID', absentPolicy };
+            return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID', problems: ['the person is not in Entra ID and idflow never saw their Entra object id, so their accounts cannot be found; the scheduled reconcile handles accounts of people gone from the source'] };
+          }
           const result = desiredAccount(input.identity, t);
           if (result.kind === 'invalid') return { target: t.name, userName: null, desired: null, problems: result.problems };
           if (result.kind === 'outOfScope') {

@@ -102,11 +102,28 @@ export const LifecycleSchema = z.strictObject({
   prepareJoinersDisabled: z.boolean().default(true),
 });
 
+const ScheduleSchema = z
+  .strictObject({
+    /** An interval such as "5 minutes" ... */
+    every: DurationSchema.optional(),
+    /** ... or a cron expression (five fields, e.g. every six hours on the hour). */
+    cron: z.string().min(9).optional(),
+    paused: z.boolean().default(false),
+  })
+  .refine((s) => (s.every === undefined) !== (s.cron === undefined), 'exactly one of every or cron');
+
+export const SchedulesSchema = z.strictObject({
+  reconcile: ScheduleSchema.optional(),
+  deltaSync: ScheduleSchema.optional(),
+});
+
 export const ConfigSchema = z.strictObject({
   version: z.literal(1),
   /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
   instance: Name.default('idflow'),
   source: SourceSchema.default({ type: 'entra', graphBaseUrl: 'https://graph.microsoft.com/', trustedHosts: [] }),
+  /** Temporal Schedules that `idflow schedule apply` creates or updates. */
+  schedules: SchedulesSchema.default({}),
   lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true }),
   targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
 });
@@ -117,6 +134,7 @@ export type IamTargetConfig = z.infer<typeof IamTargetSchema>;
 export type ScimTargetConfig = z.infer<typeof ScimTargetSchema>;
 export type ScopeConfig = z.infer<typeof ScopeSchema>;
 export type LifecyclePolicy = z.infer<typeof LifecycleSchema>;
+export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type AttributeMapping = z.infer<typeof AttributeMappingSchema>;
 
 /** The target groups idflow manages for a target: exactly those its group map names. */

@@ -50,8 +50,8 @@ export function parseHrEvent(input: unknown): HrEvent {
  * removed (soft-deleted: restorable; hard-deleted: gone for good). Produced by idflow, never by users.
  */
 export type SourceEvent =
-  | { type: 'source-changed'; employeeId: string; eventId: string }
-  | { type: 'source-removed'; employeeId: string; eventId: string; /** Permanently deleted rather than soft-deleted. */ hard: boolean };
+  | { type: 'source-changed'; employeeId: string; eventId: string; sourceId: string }
+  | { type: 'source-removed'; employeeId: string; eventId: string; sourceId: string; /** Permanently deleted rather than soft-deleted. */ hard: boolean };
 
 /** Everything an identity workflow processes, in arrival order. */
 export type IdentityEvent = HrEvent | SourceEvent;

@@ -7,6 +7,8 @@ import { devCommand } from './dev';
 import { eventCommand } from './event';
 import { planCommand } from './plan';
 import { decisionCommand, reconcileCommand } from './reconcile';
+import { scheduleCommand } from './schedule';
+import { statusCommand } from './status';
 import { workerCommand } from './worker';
 
 export function program(): Command {
@@ -20,6 +22,8 @@ export function program(): Command {
     .addCommand(reconcileCommand())
     .addCommand(decisionCommand('approve'))
     .addCommand(decisionCommand('reject'))
+    .addCommand(scheduleCommand())
+    .addCommand(statusCommand())
     .addCommand(workerCommand())
     .addCommand(devCommand())
     .addCommand(demoCommand());
@@ -36,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   applyStackEnv();
   try {
     await program().parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     if (err instanceof CliError) {

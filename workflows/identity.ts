@@ -55,6 +55,8 @@ export interface IdentityWorkflowInput {
   duplicatesIgnored?: number;
   /** A leaver's retention still running when the workflow continued as new. */
   retentionUntil?: string;
+  /** The person's Entra object id as last seen: finds their accounts once Entra ID no longer has them. */
+  sourceId?: string;
   /**
    * How long the workflow waits for another event before it completes. Short on purpose: a running
    * identity workflow tells a reconcile to keep its hands off that person.
@@ -82,6 +84,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   let waiting: string | null = null;
   let duplicatesIgnored = input.duplicatesIgnored ?? 0;
   let retentionUntil: number | null = input.retentionUntil ? Date.parse(input.retentionUntil) : null;
+  const known: Known = { sourceId: input.sourceId };
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
@@ -108,7 +111,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       const comeback = await condition(() => queue.length > 0, Math.max(0, retentionUntil - Date.now()));
       if (!comeback) {
         wait(null);
-        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy, wait));
+        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy, known, wait));
         retentionUntil = null;
         continue;
       }
@@ -131,29 +134,35 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     }
     processing = eventId;
     upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
-    const outcome = await handleEvent(employeeId, eventId, event, policy, wait);
+    if (event.type === 'source-changed' || event.type === 'source-removed') known.sourceId = event.sourceId;
+    const outcome = await handleEvent(employeeId, eventId, event, policy, known, wait);
     record(outcome);
     processing = null;
     if (event.type === 'leaver' && outcome.outcome !== 'failed') retentionUntil = Date.now() + msToNumber(policy.leaverRetention as Duration);
     else if (endsRetention) retentionUntil = null;
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored, retentionUntil: retentionUntil === null ? undefined : new Date(retentionUntil).toISOString() });
+      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored, retentionUntil: retentionUntil === null ? undefined : new Date(retentionUntil).toISOString(), sourceId: known.sourceId });
     }
   }
   return { employeeId, queued: 0, processing: null, waiting: null, recent, duplicatesIgnored };
 }
 
-async function handleEvent(employeeId: string, eventId: string, event: IdentityEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
-  if (event.type === 'source-changed') return runEvent(employeeId, eventId, event.type, 'apply', policy);
-  if (event.type === 'source-removed') return runEvent(employeeId, eventId, event.type, event.hard ? 'purge' : 'revoke', policy);
-  return handleHrEvent(employeeId, eventId, event, policy, wait);
+/** What the workflow remembers about the person between events. */
+interface Known {
+  sourceId?: string;
 }
 
-async function handleHrEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, wait: (what: string | null) => void): Promise<EventOutcome> {
+async function handleEvent(employeeId: string, eventId: string, event: IdentityEvent, policy: LifecyclePolicy, known: Known, wait: (what: string | null) => void): Promise<EventOutcome> {
+  if (event.type === 'source-changed') return runEvent(employeeId, eventId, event.type, 'apply', policy, known);
+  if (event.type === 'source-removed') return runEvent(employeeId, eventId, event.type, event.hard ? 'purge' : 'revoke', policy, known);
+  return handleHrEvent(employeeId, eventId, event, policy, known, wait);
+}
+
+async function handleHrEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, known: Known, wait: (what: string | null) => void): Promise<EventOutcome> {
   const effectiveIn = event.effectiveAt ? Date.parse(event.effectiveAt) - Date.now() : 0;
   if (effectiveIn > 0) {
     if (event.type === 'joiner' && policy.prepareJoinersDisabled) {
-      const prepared = await runEvent(employeeId, eventId, event.type, 'prepare', policy, wait);
+      const prepared = await runEvent(employeeId, eventId, event.type, 'prepare', policy, known, wait);
       if (prepared.outcome === 'failed') return prepared;
     }
     wait(`${event.type} effective at ${event.effectiveAt}`);
@@ -161,18 +170,19 @@ async function handleHrEvent(employeeId: string, eventId: string, event: HrEvent
     await sleep(effectiveIn);
     wait(null);
   }
-  return runEvent(employeeId, eventId, event.type, event.type === 'leaver' ? 'revoke' : 'apply', policy, wait);
+  return runEvent(employeeId, eventId, event.type, event.type === 'leaver' ? 'revoke' : 'apply', policy, known, wait);
 }
 
 /**
  * fetch -> transform -> provision -> verify for every target; one target failing never stops another.
  * Without `wait`, a person missing from Entra ID is not waited for: their access is revoked.
  */
-async function runEvent(employeeId: string, eventId: string, type: EventOutcome['type'], mode: TransformMode, policy: LifecyclePolicy, wait?: (what: string | null) => void): Promise<EventOutcome> {
+async function runEvent(employeeId: string, eventId: string, type: EventOutcome['type'], mode: TransformMode, policy: LifecyclePolicy, known: Known, wait?: (what: string | null) => void): Promise<EventOutcome> {
   try {
     const identity = wait ? await fetchWithPatience(employeeId, mode, policy, wait) : await fetchIdentity(employeeId);
+    if (identity) known.sourceId = identity.id;
     const effectiveMode = identity === null && mode === 'apply' ? 'revoke' : mode;
-    const { decisions } = await transformIdentity({ employeeId, mode: effectiveMode, identity });
+    const { decisions } = await transformIdentity({ employeeId, mode: effectiveMode, identity, lastSourceId: known.sourceId });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);
     const targets = await Promise.all(
       decisions.map(async (decision): Promise<TargetOutcome> => {

@@ -111,6 +111,11 @@ export class GraphSource {
     return { changes, links: { users: users.deltaLink, groups: groups.deltaLink }, pages };
   }
 
+  /** One cheap authenticated read: proves the credentials, the permissions and the network path. */
+  async ping(): Promise<void> {
+    await this.get<Page<User>>('/users', 'health check', { select: ['id'], top: 1 });
+  }
+
   /** The employee id of a user who is still in Entra ID, or null. */
   async employeeIdOf(userId: string): Promise<string | null> {
     try {

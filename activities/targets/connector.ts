@@ -20,6 +20,11 @@ export interface TargetConnector {
   readonly maxGroupsPerUser?: number;
   /** One account by name, owned or not (ownership is reported on it), or null. */
   findAccount(userName: string): Promise<ActualAccount | null>;
+  /**
+   * The account idflow made for this source identity (Entra object id), whatever its name: how a
+   * person deleted from Entra ID, whose name can no longer be derived, is still found.
+   */
+  findAccountByExternalId(externalId: string): Promise<ActualAccount | null>;
   /** Which of these group names exist in the target as groups idflow owns. */
   existingGroups(names: readonly string[]): Promise<Set<string>>;
   /** Everything idflow owns in the target, with memberships, in O(pages) calls. */

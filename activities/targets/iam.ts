@@ -211,6 +211,11 @@ export class IamConnector implements TargetConnector {
     return this.toActual(user, await this.groupsOf(user.UserName!));
   }
 
+  /** IAM cannot search by tag: one paged read of idflow's accounts (rare: only for people gone from Entra ID). */
+  async findAccountByExternalId(externalId: string): Promise<ActualAccount | null> {
+    return (await this.readState()).accounts.find((a) => a.externalId === externalId) ?? null;
+  }
+
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
     if (names.length === 0) return new Set();
     const wanted = new Set(names);

@@ -106,6 +106,13 @@ export class ScimConnector implements TargetConnector {
     return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
   }
 
+  async findAccountByExternalId(externalId: string): Promise<ActualAccount | null> {
+    const user = await this.findUserBy('externalId', this.prefix + externalId);
+    if (!user) return null;
+    const groups = await this.groupsOf(user.id!);
+    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
+  }
+
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
     if (names.length === 0) return new Set();
     const wanted = new Set(names);

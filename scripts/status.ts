@@ -1,0 +1,64 @@
+import { Command } from 'commander';
+import { createRuntime } from '../activities/runtime';
+import { temporalSettings } from '../workers/connection';
+import { connectClient } from './client';
+
+interface Check {
+  component: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+
+/** `idflow status`: can idflow reach Temporal, Entra ID and every target with its credentials? */
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('check Temporal, Microsoft Graph and every target with the configured credentials')
+    .option('--json', 'print machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const checks: Check[] = [];
+      const check = async (component: string, fn: () => Promise<string>) => {
+        const started = Date.now();
+        try {
+          checks.push({ component, ok: true, detail: await fn(), ms: Date.now() - started });
+        } catch (err) {
+          checks.push({ component, ok: false, detail: oneLine(err), ms: Date.now() - started });
+        }
+      };
+      await check('temporal', async () => {
+        const { client, close } = await connectClient();
+        try {
+          const info = await client.workflowService.getSystemInfo({});
+          const s = temporalSettings();
+          return `${s.address} namespace ${s.namespace}, server ${info.serverVersion || 'unknown version'}`;
+        } finally {
+          await close();
+        }
+      });
+      let runtime: ReturnType<typeof createRuntime> | null = null;
+      await check('config', async () => {
+        runtime = createRuntime();
+        return `valid, version ${runtime.configVersion}`;
+      });
+      if (runtime) {
+        const rt: ReturnType<typeof createRuntime> = runtime;
+        await check('entra-id', async () => {
+          await rt.source.ping();
+          return `Graph ${rt.loaded.config.source.graphBaseUrl} answers with the configured credentials`;
+        });
+        for (const [name, connector] of rt.connectors) {
+          await check(`target ${name}`, async () => {
+            await connector.findAccount('idflow-status-probe');
+            return 'reachable, credentials accepted';
+          });
+        }
+      }
+      if (opts.json) console.log(JSON.stringify(checks, null, 2));
+      else for (const c of checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.component.padEnd(14)} ${c.detail} (${c.ms} ms)`);
+      if (checks.some((c) => !c.ok)) process.exitCode = 1;
+    });
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
