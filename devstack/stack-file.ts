@@ -8,6 +8,8 @@ export interface StackInfo {
   graph: { baseUrl: string; authorityHost: string; tenantId: string; clientId: string; clientSecret: string; caFile: string; clientCertificatePath: string };
   iam: { endpoint: string; region: string };
   scim: { baseUrl: string; token: string };
+  /** Payload encryption: the key variables every idflow process gets, and the codec server for the UI and CLI. */
+  encryption: { env: Record<string, string>; codecUrl: string | null; codecToken: string };
   config: string;
   pids: Record<string, number>;
 }
@@ -48,6 +50,7 @@ export function stackEnv(info: StackInfo): Record<string, string> {
     IDFLOW_SCIM_URL: info.scim.baseUrl,
     IDFLOW_SCIM_TOKEN: info.scim.token,
     IDFLOW_CONFIG: info.config,
+    ...info.encryption.env,
   };
 }
 
@@ -59,6 +62,11 @@ export function stackEnv(info: StackInfo): Record<string, string> {
 export function applyStackEnv(env: NodeJS.ProcessEnv = process.env, file = STACK_FILE): StackInfo | null {
   const info = readStackFile(file);
   if (!info || env.TEMPORAL_ADDRESS) return info;
-  for (const [k, v] of Object.entries(stackEnv(info))) if (env[k] === undefined || k === 'NODE_EXTRA_CA_CERTS') env[k] = v;
+  const own = env.IDFLOW_ENCRYPTION_KEYS !== undefined || env.IDFLOW_ENCRYPTION_KEY_FILE !== undefined;
+  for (const [k, v] of Object.entries(stackEnv(info))) {
+    // Keys configured by the operator win; both key sources at once is an error by design.
+    if (own && k.startsWith('IDFLOW_ENCRYPTION_')) continue;
+    if (env[k] === undefined || k === 'NODE_EXTRA_CA_CERTS') env[k] = v;
+  }
   return info;
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { devCodecServerArgs, devEncryption } from '../encryption';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { choosePort, httpOk, type ManagedProcess, startProcess, stopProcess, waitUntil } from './processes';
 import { type StackInfo, stackEnv, writeStackFile } from './stack-file';
@@ -13,7 +14,7 @@ const run = promisify(execFile);
 export interface StackOptions {
   stateDir: string;
   /** Wanted ports; 0 picks a free one. */
-  ports?: Partial<Record<'temporal' | 'temporalUi' | 'graph' | 'iam' | 'scim', number>>;
+  ports?: Partial<Record<'temporal' | 'temporalUi' | 'graph' | 'iam' | 'scim' | 'codec', number>>;
   /** When a wanted port is taken: use another free one (and say so) instead of failing. */
   allowOtherPorts?: boolean;
   /** Keep Temporal's state in .idflow/temporal.sqlite (dev) or in memory (tests). */
@@ -35,7 +36,7 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, graph: 8443, iam: 5055, scim: 8090 } as const;
+export const DEFAULT_PORTS = { temporal: 7233, temporalUi: 8233, graph: 8443, iam: 5055, scim: 8090, codec: 8234 } as const;
 
 /** The project root, found from this file whether it runs from source (jest) or from dist/. */
 export function projectRoot(): string {
@@ -70,10 +71,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const temporalBin = process.env.TEMPORAL_CLI_PATH ?? toolPath('bin', 'temporal');
     if (!existsSync(temporalBin)) throw new Error(`Temporal CLI not found at ${temporalBin}; run npm run setup`);
     const [temporalPort, uiPort, graphPort, iamPort, scimPort] = [await port('temporal'), await port('temporalUi'), await port('graph'), await port('iam'), await port('scim')];
+    const ui = opts.ui !== false;
+    const codecPort = ui ? await port('codec') : 0;
+    // Payload encryption is on in the local stack too, so what you see there is what production stores.
+    const encryption = devEncryption(stateDir);
     const address = `127.0.0.1:${temporalPort}`;
     const temporalArgs = [
       'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--log-level', 'warn',
-      ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(uiPort)]),
+      ...(ui ? ['--ui-port', String(uiPort), '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}`] : ['--headless']),
       ...(opts.persistTemporal ? ['--db-filename', join(stateDir, 'temporal.sqlite')] : []),
       ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${searchAttributeType(k.type)}`]),
       '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
@@ -96,6 +101,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const scim = startProcess('scim2-server', join(venvBin, 'scim2-server'), ['--hostname', '127.0.0.1', '--port', String(scimPort), '--bearer-token', scimToken], { logDir });
     processes.push(scim);
 
+    if (ui) {
+      const codec = startProcess('codec-server', process.execPath, [join(root, 'bin', 'idflow'), ...devCodecServerArgs({ port: codecPort, uiPort })], { logDir, env: { ...process.env, ...encryption.env, IDFLOW_CODEC_TOKEN: encryption.codecToken } });
+      processes.push(codec);
+      await waitUntil('codec server', codec, () => httpOk(`http://127.0.0.1:${codecPort}/healthz`), 30_000);
+    }
     const iamEndpoint = `http://127.0.0.1:${iamPort}`;
     const scimBase = `http://127.0.0.1:${scimPort}/v2`;
     await Promise.all([
@@ -117,6 +127,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       },
       iam: { endpoint: iamEndpoint, region: 'us-east-1' },
       scim: { baseUrl: scimBase, token: scimToken },
+      encryption: { env: encryption.env, codecUrl: ui ? `http://127.0.0.1:${codecPort}` : null, codecToken: encryption.codecToken },
       config: resolve(opts.config ?? join(root, 'idflow.config.yaml')),
       pids: {},
     };

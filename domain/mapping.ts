@@ -1,6 +1,7 @@
 import { type Config, type ScopeConfig, type TargetConfig, managedGroups } from './config';
 import { compileExpression, type Value } from './expression';
-import { IamNameError, toIamName, toIamTagValue } from './iam-names';
+import { checkIamTags, IamNameError, toIamName, toIamTagValue } from './iam-names';
+import { checkScimAttributePaths } from './scim-attributes';
 import { CORE_USER_ATTRIBUTES, SOURCE_USER_ATTRIBUTES } from './source-attributes';
 import type { DesiredAccount, SourceIdentity } from './types';
 
@@ -48,6 +49,7 @@ export function compileTargets(config: Config): CompiledTarget[] {
       const { expr, apply } = typeof mapping === 'string' ? { expr: mapping, apply: 'always' as const } : mapping;
       return { name: attr, apply, compiled: compile(`targets.${name}.attributes.${attr}`, expr) };
     });
+    for (const problem of targetAttributeProblems(target)) problems.push(new MappingError(`targets.${name}.attributes.${problem.attribute}`, problem.message));
     for (const [i, filter] of target.scope.filters.entries()) {
       if (!SOURCE_USER_ATTRIBUTES.has(filter.attribute)) {
         problems.push(new MappingError(`targets.${name}.scope.filters.${i}.attribute`, `unknown source attribute "${filter.attribute}"`));
@@ -62,6 +64,20 @@ export function compileTargets(config: Config): CompiledTarget[] {
   });
   if (problems.length > 0) throw new AggregateMappingError(problems);
   return targets;
+}
+
+/** Target attribute names the target cannot take, caught at config load rather than at the first write. */
+function targetAttributeProblems(target: TargetConfig): { attribute: string; message: string }[] {
+  const names = Object.keys(target.attributes);
+  if (target.type === 'scim') {
+    return names.flatMap((attribute) => checkScimAttributePaths([attribute]).map((message) => ({ attribute, message })));
+  }
+  const problems: { attribute: string; message: string }[] = [];
+  for (const name of names) {
+    if (/^(idflow|aws):/i.test(name)) problems.push({ attribute: name, message: `tag key "${name}" is reserved (idflow: for idflow's own markers, aws: for AWS)` });
+    else for (const message of checkIamTags({ [name]: '' })) problems.push({ attribute: name, message });
+  }
+  return problems;
 }
 
 export class AggregateMappingError extends Error {

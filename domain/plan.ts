@@ -95,9 +95,14 @@ export function planAccount(input: PlanInput): AccountPlan {
     return { actions, findings };
   }
 
-  if (input.maxGroupsPerUser !== undefined && desired.groups.length > input.maxGroupsPerUser) {
-    finding('tooManyGroups', `${desired.groups.length} groups mapped, more than the target's limit of ${input.maxGroupsPerUser}: nothing was written for this identity`);
-    return { actions, findings };
+  if (input.maxGroupsPerUser !== undefined) {
+    // Groups idflow does not manage count against the limit too: they stay.
+    const managed = new Set(input.managedGroups);
+    const kept = actual ? actual.groups.filter((g) => !managed.has(g)).length : 0;
+    if (desired.groups.length + kept > input.maxGroupsPerUser) {
+      finding('tooManyGroups', `${desired.groups.length} mapped groups${kept ? ` plus ${kept} groups idflow does not manage` : ''} exceed the target's limit of ${input.maxGroupsPerUser} groups per user: nothing was written for this identity`);
+      return { actions, findings };
+    }
   }
 
   const missing = desired.groups.filter((g) => !input.existingGroups.has(g));

@@ -51,6 +51,7 @@ export function printStack(info: StackInfo): void {
   console.log(`  CA file       ${info.graph.caFile}`);
   console.log(`AWS IAM (moto)  ${info.iam.endpoint}  region ${info.iam.region}`);
   console.log(`SCIM 2.0        ${info.scim.baseUrl}`);
+  if (info.encryption.codecUrl) console.log(`Codec server    ${info.encryption.codecUrl}  (temporal workflow show --codec-endpoint ${info.encryption.codecUrl} --codec-auth "Bearer $(jq -r .encryption.codecToken .idflow/stack.json)")`);
   console.log(`Config          ${info.config}`);
   console.log(`Stack file      ${STACK_FILE} (holds the local secrets; mode 600)`);
 }

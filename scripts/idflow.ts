@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { applyStackEnv } from '../devstack/stack-file';
+import { codecServerCommand, keysCommand } from '../encryption';
+import { auditCommand } from './audit';
 import { CliError } from './client';
 import { configCommand } from './config';
 import { demoCommand } from './demo';
@@ -24,6 +26,9 @@ export function program(): Command {
     .addCommand(decisionCommand('reject'))
     .addCommand(scheduleCommand())
     .addCommand(statusCommand())
+    .addCommand(auditCommand())
+    .addCommand(codecServerCommand())
+    .addCommand(keysCommand())
     .addCommand(workerCommand())
     .addCommand(devCommand())
     .addCommand(demoCommand());

@@ -1,6 +1,59 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { RunningStack } from '../devstack/stack';
+import { codecFromEnv, dataConverterFromEnv, decryptPayloadsDeep } from '../encryption';
 
 export default async function globalTeardown(): Promise<void> {
   const stack = (globalThis as { idflowTestStack?: RunningStack }).idflowTestStack;
+  if (stack && process.env.IDFLOW_RECORD_HISTORIES) await recordHistories(stack, process.env.IDFLOW_RECORD_HISTORIES);
   await stack?.stop();
+  const stateDir = (globalThis as { idflowTestStateDir?: string }).idflowTestStateDir;
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * `IDFLOW_RECORD_HISTORIES=test/histories npm test` keeps one closed run of each kind the suite made,
+ * for the replay test: a workflow change that breaks determinism then fails CI.
+ */
+async function recordHistories(stack: RunningStack, dir: string): Promise<void> {
+  const connection = await Connection.connect({ address: stack.info.temporal.address });
+  const client = new Client({ connection, namespace: stack.info.temporal.namespace, dataConverter: dataConverterFromEnv(stack.info.encryption.env) });
+  const codec = codecFromEnv(stack.info.encryption.env);
+  mkdirSync(dir, { recursive: true });
+  const kept = new Set<string>();
+  const index: Record<string, string> = {};
+  try {
+    for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Completed'` })) {
+      const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+      const result = (await handle.result()) as Record<string, unknown>;
+      const key = kindOf(wf.type, result);
+      if (!key || kept.has(key)) continue;
+      kept.add(key);
+      const file = join(dir, `${key}.json`);
+      // Stored decrypted: the replay test then needs no key, and no key is ever committed.
+      const history = await handle.fetchHistory();
+      writeFileSync(file, historyToJSON(codec ? await decryptPayloadsDeep(history, codec) : history));
+      index[`${key}.json`] = wf.workflowId;
+      process.stderr.write(`recorded ${wf.workflowId} as ${file}\n`);
+    }
+    // Histories carry no workflow id; the replay needs the original one (child ids derive from it).
+    writeFileSync(join(dir, 'workflow-ids.json'), `${JSON.stringify(index, null, 2)}\n`);
+  } finally {
+    await connection.close();
+  }
+}
+
+function kindOf(type: string, result: Record<string, unknown>): string | null {
+  if (type === 'identityWorkflow') {
+    const events = ((result.recent as { type: string; outcome: string }[]) ?? []).map((r) => `${r.type}-${r.outcome}`);
+    return events.length ? `identity--${[...new Set(events)].join('--')}` : null;
+  }
+  if (type === 'reconcileWorkflow') {
+    const decision = result.decision as { approved: boolean; by: string } | null;
+    return `reconcile--${result.dryRun ? 'dry-run' : decision ? (decision.approved ? 'approved' : decision.by === 'timeout' ? 'timed-out' : 'rejected') : 'applied'}`;
+  }
+  if (type === 'deltaSyncWorkflow') return `delta-sync--${result.resyncRequired ? 'resync' : 'changes'}`;
+  return null;
 }

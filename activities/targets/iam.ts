@@ -54,6 +54,9 @@ import type { AttributeChange } from '../../domain/plan';
 import type { ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
 
+/** How long the index of user names behind the case-insensitive clash check is trusted. */
+const NAME_INDEX_TTL_MS = 60_000;
+
 /** Tags idflow keeps on every IAM user it owns. Every tag key starting with `idflow:` is reserved. */
 export const IAM_TAGS = {
   owner: 'idflow:owner',
@@ -280,8 +283,11 @@ export class IamConnector implements TargetConnector {
     if (!clash) {
       try {
         await this.iam.send(new CreateUserCommand({ UserName: input.userName, Path: this.config.path, Tags: toTags(tags) }));
+        (await this.userNameIndex()).set(iamNameKey(input.userName), input.userName);
       } catch (err) {
         // Created meanwhile (a retry after a crash, or a race): the checks below decide whose it is.
+        // Whatever happened, the cached names may now be wrong: the next look-up re-reads them.
+        this.nameIndex = null;
         if (!isAws(err, 'EntityAlreadyExists')) throw classifyIamError(err, `CreateUser ${input.userName}`);
       }
     }
@@ -575,14 +581,30 @@ export class IamConnector implements TargetConnector {
     }
   }
 
+  /**
+   * An existing user whose name equals this one regardless of case. Real IAM refuses such a create
+   * itself; moto does not, so idflow looks first. The look-up uses an index of all user names, read
+   * once (paged) and kept for a minute, so a bulk create costs O(pages), not O(users) per user.
+   */
   private async findUserIgnoringCase(userName: string): Promise<User | null> {
-    const key = iamNameKey(userName);
-    const users = await this.pages<ListUsersCommandOutput, User>((Marker) => new ListUsersCommand({ Marker, MaxItems: this.pageSize }), (p) => p.Users, 'ListUsers');
-    const exact = users.find((u) => u.UserName === userName);
-    const match = exact ?? users.find((u) => iamNameKey(u.UserName!) === key);
-    if (!match) return null;
-    // ListUsers carries no tags; the one match is read in full.
-    return (await this.getUser(match.UserName!)) ?? null;
+    const index = await this.userNameIndex();
+    const found = index.get(iamNameKey(userName));
+    if (!found) return null;
+    const user = await this.getUser(found);
+    if (!user) index.delete(iamNameKey(userName));
+    return user;
+  }
+
+  private nameIndex: { names: Promise<Map<string, string>>; expires: number } | null = null;
+
+  private userNameIndex(): Promise<Map<string, string>> {
+    if (this.nameIndex && this.nameIndex.expires > Date.now()) return this.nameIndex.names;
+    const names = this.pages<ListUsersCommandOutput, User>((Marker) => new ListUsersCommand({ Marker, MaxItems: this.pageSize }), (p) => p.Users, 'ListUsers').then(
+      (users) => new Map(users.map((u) => [iamNameKey(u.UserName!), u.UserName!])),
+    );
+    this.nameIndex = { names, expires: Date.now() + NAME_INDEX_TTL_MS };
+    names.catch(() => (this.nameIndex = null));
+    return names;
   }
 
   private async groupsOf(userName: string): Promise<string[]> {

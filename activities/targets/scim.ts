@@ -14,7 +14,7 @@ import {
   type ScimResource,
   scimPatchOperations,
   toScimUser,
-} from './scim-attributes';
+} from '../../domain/scim-attributes';
 
 export interface ScimConnectorOptions {
   /** Where the bearer token is looked up (default process.env), under config.tokenEnv. */

@@ -12,7 +12,7 @@ import {
 import type { TargetConnector } from '../../activities/targets/connector';
 import { createIamClient, IamConnector } from '../../activities/targets/iam';
 import { ScimConnector } from '../../activities/targets/scim';
-import { SCIM_ENTERPRISE_USER } from '../../activities/targets/scim-attributes';
+import { SCIM_ENTERPRISE_USER } from '../../domain/scim-attributes';
 import {
   forceIamPages,
   type IamCall,

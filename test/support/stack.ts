@@ -3,20 +3,34 @@ import { join } from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { Client, Connection } from '@temporalio/client';
 import { projectRoot } from '../../devstack/stack';
+import { dataConverterFromEnv } from '../../encryption';
 import { readStackFile, type StackInfo, stackEnv } from '../../devstack/stack-file';
 
-export const TEST_STACK_FILE = join(projectRoot(), '.idflow', 'test-stack.json');
+/** Set by test/global-setup.ts for this jest run only, so concurrent runs never share a stack. */
+export const TEST_STACK_ENV = 'IDFLOW_TEST_STACK_FILE';
 
 export function testStack(): StackInfo {
-  const info = readStackFile(TEST_STACK_FILE);
-  if (!info) throw new Error(`no test stack at ${TEST_STACK_FILE}; run the tests through jest's globalSetup`);
+  const file = process.env[TEST_STACK_ENV];
+  const info = file ? readStackFile(file) : null;
+  if (!info) throw new Error(`no test stack (${TEST_STACK_ENV}=${file ?? ''}); run the tests through jest's globalSetup`);
   return info;
 }
 
+/** A client that encrypts and decrypts payloads, like every idflow process. */
 export async function temporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  return connect(true);
+}
+
+/** A client without the key: sees what the Temporal server, its database and its backups hold. */
+export async function rawTemporalClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  return connect(false);
+}
+
+async function connect(withCodec: boolean): Promise<{ client: Client; close: () => Promise<void> }> {
   const info = testStack();
   const connection = await Connection.connect({ address: info.temporal.address });
-  return { client: new Client({ connection, namespace: info.temporal.namespace }), close: () => connection.close() };
+  const dataConverter = withCodec ? dataConverterFromEnv(info.encryption.env) : undefined;
+  return { client: new Client({ connection, namespace: info.temporal.namespace, dataConverter }), close: () => connection.close() };
 }
 
 export function iamClient(): IAMClient {
@@ -37,8 +51,9 @@ export interface CliResult {
 }
 
 /** Runs the real `idflow` CLI against the test stack. */
-export function idflow(args: string[], input?: string): CliResult {
-  const env = { ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli') };
+export function idflow(args: string[], input?: string, overrides: Record<string, string | undefined> = {}): CliResult {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli'), ...overrides };
+  for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete env[k];
   const r = spawnSync(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, input, encoding: 'utf8', timeout: 180_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -34,6 +34,16 @@ describe('config', () => {
     ]);
   });
 
+  test('target attribute names are checked for the target: reserved IAM tag keys, unsupported SCIM paths', () => {
+    const iam = 'version: 1\ntargets:\n  aws:\n    type: aws-iam\n    userName: mail\n    attributes:\n      idflow:owner: department\n      "bad key!": department\n';
+    expect(problems(iam)).toEqual([
+      '7 targets.aws.attributes.idflow:owner: tag key "idflow:owner" is reserved (idflow: for idflow\'s own markers, aws: for AWS)',
+      '8 targets.aws.attributes.bad key!: tag key "bad key!" has characters IAM does not allow',
+    ]);
+    const scim = 'version: 1\ntargets:\n  app:\n    type: scim\n    baseUrl: https://x.example/v2\n    tokenEnv: T\n    userName: mail\n    attributes:\n      favouriteColour: department\n';
+    expect(problems(scim)).toEqual(['9 targets.app.attributes.favouriteColour: "favouriteColour" is not a supported SCIM attribute path (see docs/targets.md)']);
+  });
+
   test('an unset environment reference is an error that names the variable', () => {
     const text = 'version: 1\ntargets:\n  app:\n    type: scim\n    baseUrl: ${env:SCIM_URL}\n    tokenEnv: SCIM_TOKEN\n    userName: mail\n';
     expect(problems(text)).toEqual(['5 targets.app.baseUrl: environment variable SCIM_URL is not set']);

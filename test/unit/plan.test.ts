@@ -119,6 +119,14 @@ describe('planAccount', () => {
     expect(plan.actions).toEqual([]);
     expect(plan.findings[0]!.kind).toBe('tooManyGroups');
   });
+
+  test('groups idflow does not manage count against the limit, so a plan never stops half-way', () => {
+    const groups = Array.from({ length: 9 }, (_, i) => `g${i}`);
+    const hand = ['hand-1', 'hand-2'];
+    const plan = planAccount(input({ desired: desired({ groups }), actual: actual({ groups: hand }), managedGroups: groups, existingGroups: new Set(groups), maxGroupsPerUser: 10 }));
+    expect(plan.actions).toEqual([]);
+    expect(plan.findings[0]!.detail).toBe("9 mapped groups plus 2 groups idflow does not manage exceed the target's limit of 10 groups per user: nothing was written for this identity");
+  });
 });
 
 describe('planAccount properties', () => {

@@ -6,7 +6,7 @@ import {
   SCIM_ENTERPRISE_USER as ENT,
   scimPatchOperations,
   toScimUser,
-} from '../../activities/targets/scim-attributes';
+} from '../../domain/scim-attributes';
 import { retryAfterMs, scimFailure } from '../../activities/targets/scim';
 
 describe('SCIM attribute paths', () => {

@@ -1,0 +1,74 @@
+import type { ProvisionResult, TargetDecision, VerifyResult } from '../activities/identity';
+import type { Action } from '../domain/plan';
+import type { IdentityEvent } from '../domain/events';
+import type { SourceIdentity } from '../domain/types';
+
+/** One history event with its payloads decoded (see audit.ts). */
+export type DecodedEvent =
+  | { id: number; time: string; kind: 'signal' | 'scheduled' | 'update'; name: string; values: unknown[] }
+  | { id: number; time: string; kind: 'completed'; scheduledId: number; values: unknown[] }
+  | { id: number; time: string; kind: 'failed'; scheduledId: number; message: string };
+
+export interface AuditRecord {
+  time: string;
+  kind: 'event' | 'fetch' | 'decision' | 'plan' | 'finding' | 'write' | 'verify' | 'failure';
+  target?: string;
+  detail: string;
+  workflowId: string;
+  runId: string;
+  link: string;
+}
+
+/**
+ * An identity workflow's history as an access record: every event, every decision (scope and match),
+ * every planned action with its reason, every write and every verification, each timed.
+ */
+export function auditRecords(events: DecodedEvent[], run: { workflowId: string; runId: string; link: string }): AuditRecord[] {
+  const records: AuditRecord[] = [];
+  const add = (time: string, kind: AuditRecord['kind'], detail: string, target?: string) => records.push({ time, kind, detail, ...(target ? { target } : {}), ...run });
+  const scheduled = new Map<number, { name: string; input: unknown }>();
+  for (const e of events) {
+    if (e.kind === 'signal') {
+      const ev = e.values[0] as IdentityEvent | undefined;
+      if (ev) add(e.time, 'event', `${ev.type}${'eventId' in ev && ev.eventId ? ` (event ${ev.eventId})` : ''}${'effectiveAt' in ev && ev.effectiveAt ? `, effective ${ev.effectiveAt}` : ''}${'note' in ev && ev.note ? `, note: ${ev.note}` : ''}`);
+    } else if (e.kind === 'scheduled') {
+      scheduled.set(e.id, { name: e.name, input: e.values[0] });
+    } else if (e.kind === 'failed') {
+      add(e.time, 'failure', `${scheduled.get(e.scheduledId)?.name ?? 'activity'} failed: ${e.message}`, targetOf(scheduled.get(e.scheduledId)?.input));
+    } else if (e.kind === 'completed') {
+      const act = scheduled.get(e.scheduledId);
+      if (!act) continue;
+      const result = e.values[0];
+      if (act.name === 'fetchIdentity') {
+        const id = result as SourceIdentity | null;
+        add(e.time, 'fetch', id ? `Entra ID: ${id.userPrincipalName}, ${id.accountEnabled ? 'enabled' : 'disabled'}, attributes ${Object.keys(id.attributes).sort().join(',')}, groups ${id.groups.map((g) => g.displayName).join(', ') || '-'}` : 'Entra ID: not found');
+      } else if (act.name === 'transformIdentity') {
+        for (const d of (result as { decisions: TargetDecision[] }).decisions) add(e.time, 'decision', describeDecision(d), d.target);
+      } else if (act.name === 'provisionAccount') {
+        const r = result as ProvisionResult;
+        for (const a of r.plan.actions) add(e.time, 'plan', describeAction(a), r.target);
+        for (const f of r.plan.findings) add(e.time, 'finding', `${f.kind}: ${f.detail}`, r.target);
+        for (const w of r.applied) add(e.time, 'write', `${w.op} ${w.userName}${w.group ? ` ${w.group}` : ''}${w.detail ? ` ${JSON.stringify(w.detail)}` : ''}`, r.target);
+      } else if (act.name === 'verifyAccount') {
+        const v = result as VerifyResult;
+        add(e.time, 'verify', v.verified ? 'target matches the desired state' : `${v.differences.length} differences: ${v.differences.map(describeAction).join('; ')}`, v.target);
+      }
+    }
+  }
+  return records;
+}
+
+function describeDecision(d: TargetDecision): string {
+  if (d.problems?.length) return `invalid: ${d.problems.join('; ')}`;
+  if (d.desired) return `in scope: account ${d.desired.userName}, ${d.desired.enabled ? 'enabled' : 'disabled'}, groups ${d.desired.groups.join(', ') || '-'}`;
+  return `no account wanted: ${d.absentReason ?? 'unknown'}${d.absentPolicy ? ` (${d.absentPolicy})` : ''}`;
+}
+
+function describeAction(a: Action): string {
+  const what = 'group' in a ? ` ${a.group}` : a.op === 'update' ? ` ${a.changes.map((c) => `${c.attribute}: ${c.from ?? '-'} -> ${c.to ?? '-'}`).join('; ')}` : '';
+  return `${a.op} ${a.userName}${what} (${a.reason})`;
+}
+
+function targetOf(input: unknown): string | undefined {
+  return typeof input === 'object' && input !== null && 'target' in input ? String((input as { target: unknown }).target) : undefined;
+}

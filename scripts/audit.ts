@@ -1,0 +1,177 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { temporal } from '@temporalio/proto';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Command, Option } from 'commander';
+import { codecFromEnv, dataConverterFromEnv, decodePayloadValues } from '../encryption';
+import { temporalSettings } from '../workers/connection';
+import { auditRecords, type AuditRecord, type DecodedEvent } from './audit-records';
+import { CliError, connectClient } from './client';
+
+/**
+ * `idflow audit`: one identity's access record built from workflow histories (the histories are the
+ * evidence), an export for archiving beyond the server's retention, and a replay check of an export.
+ */
+export function auditCommand(): Command {
+  const cmd = new Command('audit')
+    .description("one identity's access record from workflow histories; export and verify archives")
+    .argument('[employeeId]', 'the employee id (as in Entra ID)')
+    .option('--since <date>', 'only runs started since this date (ISO-8601)')
+    .addOption(new Option('--format <format>', 'output format').choices(['md', 'json', 'csv']).default('md'))
+    .action(async (employeeId: string | undefined, opts: { since?: string; format: 'md' | 'json' | 'csv' }) => {
+      if (!employeeId) throw new CliError('name an employee id, or use idflow audit export|verify', 2);
+      const since = sinceDate(opts.since);
+      await withClient(async (client) => {
+        const records: AuditRecord[] = [];
+        const query = `IdflowEmployeeId = '${employeeId.replace(/'/g, '')}'${since ? ` AND StartTime >= '${since.toISOString()}'` : ''}`;
+        for await (const wf of client.workflow.list({ query })) {
+          const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+          records.push(...auditRecords(await decodeHistory(history), { workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId) }));
+        }
+        records.push(...(await reconcileMentions(client, employeeId, since)));
+        records.sort((a, b) => a.time.localeCompare(b.time));
+        print(records, opts.format, employeeId);
+      });
+    });
+
+  cmd
+    .command('export')
+    .description('write the histories (as stored, encrypted) and decoded records of every run since a date, for archiving')
+    .requiredOption('--since <date>', 'runs started since this date (ISO-8601)')
+    .requiredOption('--out <dir>', 'directory to write into')
+    .action(async (opts: { since: string; out: string }) => {
+      const since = sinceDate(opts.since)!;
+      mkdirSync(join(opts.out, 'histories'), { recursive: true });
+      mkdirSync(join(opts.out, 'records'), { recursive: true });
+      await withClient(async (client) => {
+        const index: { workflowId: string; runId: string; type: string; file: string }[] = [];
+        const byEmployee = new Map<string, AuditRecord[]>();
+        for await (const wf of client.workflow.list({ query: `StartTime >= '${since.toISOString()}' AND ExecutionStatus != 'Running'` })) {
+          const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+          const file = `${safe(wf.workflowId)}__${wf.runId}.json`;
+          writeFileSync(join(opts.out, 'histories', file), historyToJSON(history as temporal.api.history.v1.History));
+          index.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, file });
+          if (wf.type === 'identityWorkflow') {
+            const employeeId = wf.workflowId.replace(/^identity-/, '');
+            const recs = auditRecords(await decodeHistory(history), { workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId) });
+            byEmployee.set(employeeId, [...(byEmployee.get(employeeId) ?? []), ...recs]);
+          }
+        }
+        writeFileSync(join(opts.out, 'index.json'), `${JSON.stringify({ exportedAt: new Date().toISOString(), since: since.toISOString(), runs: index }, null, 2)}\n`);
+        for (const [employeeId, recs] of byEmployee) writeFileSync(join(opts.out, 'records', `${safe(employeeId)}.json`), `${JSON.stringify(recs, null, 2)}\n`);
+        console.log(`exported ${index.length} closed runs and ${byEmployee.size} identity records to ${opts.out}`);
+        console.log('histories are stored as Temporal holds them (payloads encrypted); keep the encryption keys to read them');
+      });
+    });
+
+  cmd
+    .command('verify')
+    .description('replay exported histories against the current workflow code and report any non-determinism')
+    .argument('[dir]', 'an export directory', 'audit-export')
+    .action(async (dir: string) => {
+      const { runs } = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { runs: { workflowId: string; file: string }[] };
+      const files = new Set(readdirSync(join(dir, 'histories')));
+      Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+      const histories = runs.filter((r) => files.has(r.file)).map((r) => ({ workflowId: r.workflowId, history: historyFromJSON(JSON.parse(readFileSync(join(dir, 'histories', r.file), 'utf8'))) }));
+      let failed = 0;
+      for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../workflows'), dataConverter: dataConverterFromEnv() }, histories)) {
+        if (result.error) {
+          failed += 1;
+          console.log(`NON-DETERMINISTIC ${result.workflowId}: ${result.error.message.split('\n')[0]}`);
+        }
+      }
+      console.log(`${histories.length - failed} of ${histories.length} histories replay against the current code`);
+      if (failed > 0) throw new CliError(`${failed} histories do not replay`, 3);
+    });
+  return cmd;
+}
+
+async function withClient(fn: (client: Client) => Promise<void>): Promise<void> {
+  const { client, close } = await connectClient();
+  try {
+    await fn(client);
+  } finally {
+    await close();
+  }
+}
+
+/** Every payload of the history decoded to a value, event by event. */
+async function decodeHistory(history: temporal.api.history.v1.IHistory): Promise<DecodedEvent[]> {
+  const codec = codecFromEnv();
+  const values = async (payloads: { payloads?: Payload[] | null } | null | undefined) => (payloads?.payloads?.length ? decodePayloadValues(payloads.payloads, codec) : []);
+  const out: DecodedEvent[] = [];
+  for (const e of history.events ?? []) {
+    const time = e.eventTime?.seconds ? new Date(Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6)).toISOString() : '';
+    const id = Number(e.eventId);
+    if (e.workflowExecutionSignaledEventAttributes) out.push({ id, time, kind: 'signal', name: e.workflowExecutionSignaledEventAttributes.signalName ?? '', values: await values(e.workflowExecutionSignaledEventAttributes.input) });
+    else if (e.activityTaskScheduledEventAttributes) out.push({ id, time, kind: 'scheduled', name: e.activityTaskScheduledEventAttributes.activityType?.name ?? '', values: await values(e.activityTaskScheduledEventAttributes.input) });
+    else if (e.activityTaskCompletedEventAttributes) out.push({ id, time, kind: 'completed', scheduledId: Number(e.activityTaskCompletedEventAttributes.scheduledEventId), values: await values(e.activityTaskCompletedEventAttributes.result) });
+    else if (e.activityTaskFailedEventAttributes) out.push({ id, time, kind: 'failed', scheduledId: Number(e.activityTaskFailedEventAttributes.scheduledEventId), message: await failureMessage(e.activityTaskFailedEventAttributes.failure) });
+    else if (e.workflowExecutionUpdateAcceptedEventAttributes) out.push({ id, time, kind: 'update', name: e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.name ?? '', values: await values(e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.args) });
+  }
+  return out;
+}
+
+/** Failure messages are encrypted too (they can name people); decode when the key is there. */
+async function failureMessage(failure: temporal.api.failure.v1.IFailure | null | undefined): Promise<string> {
+  let f = failure;
+  while (f?.cause) f = f.cause;
+  if (f?.encodedAttributes) {
+    const [attrs] = await decodePayloadValues([f.encodedAttributes as Payload], codecFromEnv());
+    return (attrs as { message?: string }).message ?? f.message ?? '';
+  }
+  return f?.message ?? '';
+}
+
+/** Reconcile runs record drift, failures and skips per identity in bounded samples; this finds the ones naming the person. */
+async function reconcileMentions(client: Client, employeeId: string, since: Date | null): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  const query = `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'${since ? ` AND StartTime >= '${since.toISOString()}'` : ''}`;
+  for await (const wf of client.workflow.list({ query })) {
+    const result = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { results: { target: string; drift: { sample: string[] }; failures: { sample: { employeeId: string; error: string }[] }; skipped: { sample: string[] } }[] };
+    const time = (wf.closeTime ?? wf.startTime).toISOString();
+    for (const r of result.results ?? []) {
+      for (const f of r.failures.sample) if (f.employeeId === employeeId) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'failure', target: r.target, detail: `reconcile: ${f.error}` });
+      if (r.skipped.sample.includes(employeeId)) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'decision', target: r.target, detail: 'reconcile skipped: own workflow running' });
+    }
+  }
+  return out;
+}
+
+function runLink(workflowId: string, runId: string): string {
+  const s = temporalSettings();
+  const ui = process.env.IDFLOW_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
+  return `${ui}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+}
+
+function sinceDate(value: string | undefined): Date | null {
+  if (!value) return null;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new CliError(`--since must be an ISO-8601 date, not "${value}"`, 2);
+  return d;
+}
+
+function safe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+function print(records: AuditRecord[], format: 'md' | 'json' | 'csv', employeeId: string): void {
+  if (format === 'json') {
+    console.log(JSON.stringify(records, null, 2));
+    return;
+  }
+  const header = ['time', 'kind', 'target', 'detail', 'run'];
+  const rows = records.map((r) => [r.time, r.kind, r.target ?? '', r.detail, r.link]);
+  if (format === 'csv') {
+    const cell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+    console.log(header.join(','));
+    for (const row of rows) console.log(row.map(cell).join(','));
+    return;
+  }
+  console.log(`# Access record for ${employeeId}\n`);
+  console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
+  for (const row of rows) console.log(`| ${row.slice(0, 4).map((c) => c.replace(/\|/g, '\\|')).join(' | ')} | [run](${row[4]}) |`);
+}

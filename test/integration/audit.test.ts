@@ -1,0 +1,60 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditRecord } from '../../scripts/audit-records';
+import { idflow, resetTargets } from '../support/stack';
+
+/** `idflow audit`: the access record comes from workflow histories, decrypted with the key. */
+beforeAll(async () => {
+  await resetTargets();
+  expect(idflow(['event', 'joiner', '--employee-id', 'E1003', '--event-id', 'audit-joiner', '--note', 'HR-100', '--wait']).status).toBe(0);
+  expect(idflow(['event', 'leaver', '--employee-id', 'E1003', '--event-id', 'audit-leaver', '--wait']).status).toBe(0);
+});
+
+test("one identity's record: events, decisions, planned actions with reasons, writes and verification", () => {
+  const r = idflow(['audit', 'E1003', '--format', 'json']);
+  expect(r.stderr).toBe('');
+  const records = JSON.parse(r.stdout) as AuditRecord[];
+  const lines = records.map((x) => `${x.kind}|${x.target ?? ''}|${x.detail}`);
+  expect(lines).toEqual(expect.arrayContaining([
+    'event||joiner (event audit-joiner), note: HR-100',
+    'event||leaver (event audit-leaver)',
+    expect.stringMatching(/^fetch\|\|Entra ID: jose\.alvarez@contoso\.example, enabled, attributes .*department.*, groups /),
+    expect.stringMatching(/^decision\|aws\|in scope: account jose\.alvarez, enabled, groups idflow-all-staff, idflow-sales$/),
+    'decision|aws|no account wanted: leaver event (disable)',
+    expect.stringMatching(/^plan\|aws\|create jose\.alvarez \(in scope and no account exists\)$/),
+    expect.stringMatching(/^write\|aws\|create jose\.alvarez/),
+    expect.stringMatching(/^plan\|aws\|disable jose\.alvarez \(leaver event; policy disables\)$/),
+    expect.stringMatching(/^write\|app\|disable jose\.alvarez@contoso\.example/),
+    'verify|aws|target matches the desired state',
+  ]));
+  expect(records.every((x) => x.link.includes('/workflows/identity-E1003/'))).toBe(true);
+  const times = records.map((x) => x.time);
+  expect([...times].sort()).toEqual(times);
+});
+
+test('csv and markdown forms', () => {
+  const csv = idflow(['audit', 'E1003', '--format', 'csv']);
+  expect(csv.stdout.split('\n')[0]).toBe('time,kind,target,detail,run');
+  const md = idflow(['audit', 'E1003']);
+  expect(md.stdout).toMatch(/^# Access record for E1003/);
+  expect(md.stdout).toMatch(/\| event \|  \| joiner \(event audit-joiner\), note: HR-100 \| \[run\]\(/);
+});
+
+test('export writes the stored histories and records; verify replays them against the current code', () => {
+  const out = mkdtempSync(join(tmpdir(), 'idflow-audit-'));
+  const exp = idflow(['audit', 'export', '--since', new Date(Date.now() - 3_600_000).toISOString(), '--out', out]);
+  expect(exp.stderr).toBe('');
+  expect(exp.status).toBe(0);
+  const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { runs: { workflowId: string }[] };
+  expect(index.runs.map((r) => r.workflowId)).toContain('identity-E1003');
+  expect(readdirSync(join(out, 'records'))).toContain('E1003.json');
+  // Archived as Temporal stores them: encrypted.
+  const stored = readdirSync(join(out, 'histories')).map((f) => readFileSync(join(out, 'histories', f), 'utf8')).join('\n');
+  expect(stored).toContain('binary/encrypted');
+  expect(stored).not.toContain('Alvarez');
+
+  const verify = idflow(['audit', 'verify', out]);
+  expect(verify.stdout).toMatch(new RegExp(`^${index.runs.length} of ${index.runs.length} histories replay against the current code$`, 'm'));
+  expect(verify.status).toBe(0);
+});
