@@ -22,6 +22,8 @@ export interface DeltaSyncResult {
   /** Changes for users without an employee id, or removed users idflow never provisioned. */
   unmatched: number;
   resyncRequired: boolean;
+  /** Why a full reconcile is needed: the delta token expired, or a changed group could not be resolved. */
+  resyncReason?: string;
 }
 
 /**
@@ -38,7 +40,7 @@ export function deltaActivities(runtime: Runtime) {
         if ((err as ApplicationFailure).type !== 'Graph.resyncRequired') throw err;
         // The token is gone: start a fresh cursor now; the caller runs a full reconcile for the gap.
         const fresh = await runtime.source.changesSince(runtime.select, null);
-        return { links: fresh.links, pages: fresh.pages, changed: 0, removed: 0, signalled: 0, unmatched: 0, resyncRequired: true };
+        return { links: fresh.links, pages: fresh.pages, changed: 0, removed: 0, signalled: 0, unmatched: 0, resyncRequired: true, resyncReason: 'the delta token expired (410 Gone)' };
       }
       const removed = [...delta.changes.values()].filter((c) => c.removed);
       const owners = removed.length > 0 ? await employeeIdsFromTargets(runtime) : new Map<string, string>();
@@ -55,7 +57,18 @@ export function deltaActivities(runtime: Runtime) {
         signalled += 1;
         if (signalled % 100 === 0) ctx.heartbeat({ signalled });
       }
-      return { links: delta.links, pages: delta.pages, changed: delta.changes.size - removed.length, removed: removed.length, signalled, unmatched, resyncRequired: false };
+      // A nested group that changed but can no longer be read hides whose access changed: resync all.
+      const unresolved = delta.unresolvedGroups.length > 0;
+      return {
+        links: delta.links,
+        pages: delta.pages,
+        changed: delta.changes.size - removed.length,
+        removed: removed.length,
+        signalled,
+        unmatched,
+        resyncRequired: unresolved,
+        ...(unresolved ? { resyncReason: `${delta.unresolvedGroups.length} changed groups could not be resolved to their members` } : {}),
+      };
     },
 
     /** The cursor the last completed delta sync left, read from its result: Temporal is the store. */

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
-import type { SourceIdentity } from '../domain/types';
+import { readIdentitiesInActivity } from './graph/listing';
 import { applyAction } from './identity';
 import type { Runtime } from './runtime';
 
@@ -60,15 +60,11 @@ export function reconcileActivities(runtime: Runtime) {
   };
 
   /** Reads both sides and plans: the code path shared by `idflow plan`, dry runs and real runs. */
-  async function planLive(name: string): Promise<{ plan: TargetPlan; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
+  async function planLive(name: string, options: { resume?: boolean } = {}): Promise<{ plan: TargetPlan; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
     const { target, connector } = compiled(name);
-    const identities: SourceIdentity[] = [];
-    let sourcePages = 0;
-    for await (const page of runtime.source.listIdentities(runtime.select)) {
-      identities.push(...page.identities);
-      sourcePages += 1;
-      heartbeat({ phase: 'reading source', pages: sourcePages });
-    }
+    // Heartbeats each page, so a retry after a worker crash resumes the listing instead of starting over.
+    const listing = await readIdentitiesInActivity(runtime.source, runtime.select, { resume: options.resume ?? true });
+    const { identities, pages: sourcePages } = listing;
     const state = await connector.readState();
     heartbeat({ phase: 'planning', identities: identities.length, accounts: state.accounts.length });
     const plan = planTarget({ target, identities, state: { accounts: state.accounts, groups: state.groups.map((g) => g.name) }, maxGroupsPerUser: connector.maxGroupsPerUser });
@@ -136,7 +132,7 @@ export function reconcileActivities(runtime: Runtime) {
 
       let verify = { checked: false, remaining: 0 };
       if (!input.dryRun && (work.length > 0 || plan.groups.length > 0)) {
-        const again = await planLive(input.target);
+        const again = await planLive(input.target, { resume: false });
         const remaining = again.plan.identities.filter((p) => !skip.has(p.employeeId)).reduce((n, p) => n + p.actions.filter((a) => !(guard.triggered && isDestructive(a))).length, 0);
         verify = { checked: true, remaining };
       }

@@ -18,6 +18,8 @@ import { CliError, connectClient } from './client';
 export function auditCommand(): Command {
   const cmd = new Command('audit')
     .description("one identity's access record from workflow histories; export and verify archives")
+    // `audit --since` and `audit export --since` are different options: each belongs where it is written.
+    .enablePositionalOptions()
     .argument('[employeeId]', 'the employee id (as in Entra ID)')
     .option('--since <date>', 'only runs started since this date (ISO-8601)')
     .addOption(new Option('--format <format>', 'output format').choices(['md', 'json', 'csv']).default('md'))

@@ -17,6 +17,7 @@ export function program(): Command {
   const root = new Command('idflow')
     .description('identity lifecycle engine: Entra ID to AWS IAM and SCIM 2.0, as durable Temporal workflows')
     .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions()
     .exitOverride()
     .addCommand(eventCommand())
     .addCommand(configCommand())
@@ -52,7 +53,12 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`idflow: ${err.message}`);
       return err.exitCode;
     }
-    console.error(`idflow: ${err instanceof Error ? err.message : String(err)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    if (/Unknown encoding: binary\/encrypted/.test(message)) {
+      console.error('idflow: payload is encrypted and no encryption key is configured (IDFLOW_ENCRYPTION_KEYS or IDFLOW_ENCRYPTION_KEY_FILE)');
+      return 1;
+    }
+    console.error(`idflow: ${message}`);
     return 1;
   }
 }

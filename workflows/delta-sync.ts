@@ -30,7 +30,7 @@ export async function deltaSyncWorkflow(input: DeltaSyncWorkflowInput = {}): Pro
     await startChild(reconcileWorkflow, { workflowId: reconcileWorkflowId, args: [{}], parentClosePolicy: ParentClosePolicy.ABANDON });
   }
   const summary = result.resyncRequired
-    ? 'delta token expired: full reconcile started'
+    ? `${result.resyncReason ?? 'resync required'}: full reconcile started`
     : links === null
       ? 'first run: cursor set to now'
       : `${result.changed} changed, ${result.removed} removed, ${result.signalled} handed to identity workflows`;
