@@ -81,6 +81,7 @@ export function identityActivities(runtime: Runtime) {
       existingGroups: await c.existingGroups(wanted),
       createMissingGroups: target.config.groups.createMissing,
       maxGroupsPerUser: c.maxGroupsPerUser,
+      adoptUnmatched: target.config.unmatched === 'adopt',
     });
   }
 
@@ -146,7 +147,7 @@ export async function applyAction(c: TargetConnector, action: Action): Promise<A
       await c.createGroup(action.group);
       return done(undefined, action.group);
     case 'create': {
-      const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes });
+      const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes, adopt: action.adopt });
       return done({ accountId: account.id });
     }
     case 'update':

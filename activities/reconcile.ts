@@ -1,10 +1,10 @@
 import { Context } from '@temporalio/activity';
-import pLimit from 'p-limit';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
 import { readIdentitiesInActivity } from './graph/listing';
+import { applyIdentityPlans } from './apply-plan';
 import { applyAction } from './identity';
 import type { Runtime } from './runtime';
 
@@ -112,22 +112,13 @@ export function reconcileActivities(runtime: Runtime) {
           await applyAction(connector, action);
           applied[action.op] += 1;
         }
-        let done = 0;
-        const limit = pLimit(CONCURRENCY);
-        await Promise.all(work.map((p) => limit(async () => {
-          const actions = guard.triggered ? p.actions.filter((a) => !isDestructive(a)) : p.actions;
-          try {
-            for (const action of actions) {
-              await applyAction(connector, action);
-              applied[action.op] += 1;
-            }
-          } catch (err) {
-            // One identity failing is recorded against it; the run goes on.
-            failures.push({ employeeId: p.employeeId, error: errorText(err) });
-          }
-          done += 1;
-          heartbeat({ phase: 'applying', done, of: work.length });
-        })));
+        const result = await applyIdentityPlans(connector, work, {
+          concurrency: CONCURRENCY,
+          skip: (a) => guard.triggered && isDestructive(a),
+          progress: (p) => heartbeat(p),
+        });
+        for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
+        failures.push(...result.failures);
       }
 
       let verify = { checked: false, remaining: 0 };
@@ -173,8 +164,4 @@ function heartbeat(details: unknown): void {
   } catch {
     // Outside an activity (idflow plan) there is nobody to tell.
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -20,7 +20,7 @@ interface ActionBase {
 
 export type Action =
   | (ActionBase & { op: 'createGroup'; group: string })
-  | (ActionBase & { op: 'create'; externalId: string; enabled: boolean; attributes: Record<string, string> })
+  | (ActionBase & { op: 'create'; externalId: string; enabled: boolean; attributes: Record<string, string>; /** Take over an unmarked account of this name (config unmatched: adopt). */ adopt?: boolean })
   | (ActionBase & { op: 'update'; accountId: string; changes: AttributeChange[] })
   | (ActionBase & { op: 'enable'; accountId: string })
   | (ActionBase & { op: 'addMember'; group: string })
@@ -63,10 +63,16 @@ export interface PlanInput {
   createMissingGroups: boolean;
   /** The target's limit on groups per user, if it has one. */
   maxGroupsPerUser?: number;
+  /** Config `unmatched: adopt`: an existing account of the same name that nobody marked is taken over. */
+  adoptUnmatched?: boolean;
 }
 
 export function planAccount(input: PlanInput): AccountPlan {
-  const { target, employeeId, desired, actual } = input;
+  const { target, employeeId, desired } = input;
+  let { actual } = input;
+  // An unmatched account carrying nobody's marker may be adopted; one marked by anyone else never is.
+  const adopt = Boolean(input.adoptUnmatched && desired && actual && !actual.owned && actual.externalId === null);
+  if (adopt) actual = null;
   const userName = desired?.userName ?? actual?.userName ?? employeeId;
   const base = { target, employeeId, userName };
   const actions: Action[] = [];
@@ -113,7 +119,15 @@ export function planAccount(input: PlanInput): AccountPlan {
   for (const group of missing) actions.push({ ...base, op: 'createGroup', group, reason: 'mapped group does not exist yet' });
 
   if (!actual) {
-    actions.push({ ...base, op: 'create', externalId: desired.externalId, enabled: desired.enabled, attributes: desired.attributes, reason: 'in scope and no account exists' });
+    actions.push({
+      ...base,
+      op: 'create',
+      externalId: desired.externalId,
+      enabled: desired.enabled,
+      attributes: desired.attributes,
+      ...(input.adoptUnmatched ? { adopt: true } : {}),
+      reason: adopt ? `in scope; adopting the unmatched account "${input.actual!.userName}" (config unmatched: adopt)` : 'in scope and no account exists',
+    });
     for (const group of desired.groups) actions.push({ ...base, op: 'addMember', group, reason: 'mapped from a source group' });
     return { actions: sortActions(actions), findings };
   }

@@ -53,6 +53,7 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
     existingGroups,
     createMissingGroups: target.config.groups.createMissing,
     maxGroupsPerUser,
+    adoptUnmatched: target.config.unmatched === 'adopt',
   };
   const plans: IdentityPlan[] = [];
   const groups: Action[] = [];

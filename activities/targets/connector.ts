@@ -57,6 +57,11 @@ export interface TargetState {
 }
 
 export interface CreateAccountInput {
+  /**
+   * When an account with this name exists that nobody has marked as theirs (no idflow marker, no
+   * externalId), take it over instead of failing: config `unmatched: adopt`.
+   */
+  adopt?: boolean;
   userName: string;
   externalId: string;
   employeeId: string;

@@ -45,6 +45,7 @@ import {
   type Tag,
   UntagUserCommand,
   UpdateAccessKeyCommand,
+  UpdateUserCommand,
   type User,
 } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
@@ -282,8 +283,10 @@ export class IamConnector implements TargetConnector {
     }
     if (!clash) {
       try {
-        await this.iam.send(new CreateUserCommand({ UserName: input.userName, Path: this.config.path, Tags: toTags(tags) }));
+        const created = await this.iam.send(new CreateUserCommand({ UserName: input.userName, Path: this.config.path, Tags: toTags(tags) }));
         (await this.userNameIndex()).set(iamNameKey(input.userName), input.userName);
+        // The answer is the account as written (tags included) and a new user is in no group: no read-back needed.
+        if (created.User?.UserId) return this.toActual({ ...created.User, Tags: created.User.Tags ?? toTags(tags) }, []);
       } catch (err) {
         // Created meanwhile (a retry after a crash, or a race): the checks below decide whose it is.
         // Whatever happened, the cached names may now be wrong: the next look-up re-reads them.
@@ -291,8 +294,11 @@ export class IamConnector implements TargetConnector {
         if (!isAws(err, 'EntityAlreadyExists')) throw classifyIamError(err, `CreateUser ${input.userName}`);
       }
     }
-    const actual = await this.findAccount(input.userName);
+    let actual = await this.findAccount(input.userName);
     if (!actual) throw ApplicationFailure.retryable(`IAM user ${input.userName} is not readable after CreateUser (eventual consistency)`, TARGET_FAILURE.notFound);
+    if (!actual.owned && input.adopt && actual.externalId === null && actual.employeeId === null) {
+      actual = await this.adopt(input.userName, tags);
+    }
     if (!actual.owned) {
       throw ApplicationFailure.nonRetryable(`IAM user ${input.userName} already exists and is not owned by idflow instance "${this.instance}"; it was left untouched`, TARGET_FAILURE.notOwned);
     }
@@ -300,6 +306,19 @@ export class IamConnector implements TargetConnector {
       throw ApplicationFailure.nonRetryable(`IAM user ${input.userName} already exists and belongs to identity ${actual.externalId}; it was left untouched`, TARGET_FAILURE.conflict);
     }
     return actual;
+  }
+
+  /**
+   * Takes over an existing user nobody marked as theirs: moves it under idflow's path and tags it.
+   * Its other tags, groups and credentials stay; the next plan brings mapped groups and attributes in line.
+   */
+  private async adopt(userName: string, tags: Record<string, string>): Promise<ActualAccount> {
+    const user = await this.getUser(userName);
+    if (user && user.Path !== this.config.path) await this.send(new UpdateUserCommand({ UserName: userName, NewPath: this.config.path }), `UpdateUser ${userName} NewPath`);
+    await this.send(new TagUserCommand({ UserName: userName, Tags: toTags(tags) }), `TagUser ${userName} (adopt)`);
+    const adopted = await this.findAccount(userName);
+    if (!adopted) throw ApplicationFailure.retryable(`IAM user ${userName} is not readable after adoption`, TARGET_FAILURE.notFound);
+    return adopted;
   }
 
   /** TagUser with the changed attributes only, UntagUser with the removed ones. */

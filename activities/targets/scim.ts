@@ -164,11 +164,13 @@ export class ScimConnector implements TargetConnector {
       existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
       if (!existing) throw scimFailure(409, reply.body, `POST /Users ${input.userName}`);
     }
-    this.checkSameIdentity(existing, input);
+    // A record nobody marked (no externalId) may be taken over when the config allows adoption.
+    const adopting = input.adopt === true && !this.ownsUser(existing) && !prop(existing, 'externalId');
+    if (!adopting) this.checkSameIdentity(existing, input);
     // Ours already (a retry after a crash, or a rename): bring it to what was asked, changed parts only.
     const wanted: Record<string, string> = { ...input.attributes };
     await this.patchUser(existing, (current) => {
-      const ops: PatchOperation[] = [];
+      const ops: PatchOperation[] = adopting ? [{ op: 'replace', path: 'externalId', value: externalId }] : [];
       if (String(prop(current, 'userName')) !== input.userName) ops.push({ op: 'replace', path: 'userName', value: input.userName });
       if ((prop(current, 'active') !== false) !== input.enabled) ops.push({ op: 'replace', path: 'active', value: input.enabled });
       const now = fromScimUser(current);

@@ -56,6 +56,10 @@ export interface Harness {
   createCall: string;
   /** An account made by hand in the target: no idflow marker. */
   createUnowned(userName: string): Promise<void>;
+  /** An account made by hand that nobody marked: no externalId, no idflow tags (adoptable). */
+  createUnmarked(userName: string): Promise<void>;
+  /** An account someone else marked as theirs (another idflow instance, an HR id): never adoptable. */
+  createMarkedByOther(userName: string): Promise<void>;
   /** The raw account, to prove a refused write changed nothing. */
   snapshot(userName: string): Promise<unknown>;
   /** Gives the account something to revoke on disable (IAM: a password and two access keys). */
@@ -141,6 +145,13 @@ export function iamHarness(): Harness {
     async createUnowned(userName) {
       // In idflow's own path, without the owner tag: the case where the path alone would mislead.
       await raw().send(new CreateUserCommand({ UserName: userName, Path: '/idflow/', Tags: [{ Key: 'Department', Value: 'hand made' }] }));
+    },
+    async createUnmarked(userName) {
+      // Outside idflow's path: adoption moves it in.
+      await raw().send(new CreateUserCommand({ UserName: userName, Path: '/', Tags: [{ Key: 'team', Value: 'hand made' }] }));
+    },
+    async createMarkedByOther(userName) {
+      await raw().send(new CreateUserCommand({ UserName: userName, Path: '/idflow/', Tags: [{ Key: 'idflow:owner', Value: 'another-instance' }, { Key: 'idflow:external-id', Value: 'someone-else' }] }));
     },
     async snapshot(userName) {
       const c = raw();
@@ -234,6 +245,13 @@ export function scimHarness(): Harness {
     async createUnowned(userName) {
       const r = await scimRaw('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, title: 'hand made', externalId: 'hr-4711' });
       if (r.status !== 201) throw new Error(`could not create ${userName}: ${JSON.stringify(r.body)}`);
+    },
+    async createUnmarked(userName) {
+      const r = await scimRaw('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName, title: 'hand made' });
+      if (r.status !== 201) throw new Error(`could not create ${userName}: ${JSON.stringify(r.body)}`);
+    },
+    async createMarkedByOther(userName) {
+      await this.createUnowned(userName);
     },
     async snapshot(userName) {
       const [u] = await scimAll('Users', `&filter=${encodeURIComponent(`userName eq "${userName}"`)}`);

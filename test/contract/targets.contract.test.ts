@@ -172,6 +172,23 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     expect(missing).toMatchObject({ type: 'Target.missingGroup', nonRetryable: true });
   });
 
+  test('adoption (config unmatched: adopt) takes over an unmarked account, never one marked by someone else', async () => {
+    const m = h.make();
+    const name = h.user('hank');
+    await h.createUnmarked(name);
+    expect(await m.connector.findAccount(name)).toMatchObject({ owned: false, externalId: null });
+    const adopted = await m.connector.createAccount({ ...input('hank'), userName: name, adopt: true });
+    expect(adopted).toMatchObject({ userName: name, owned: true, externalId: 'src-hank', attributes: { [A]: h.value(1), [B]: h.value(2) } });
+    expect(await h.accountsNamed(name)).toBe(1);
+
+    const marked = h.user('mark');
+    await h.createMarkedByOther(marked);
+    const before = await h.snapshot(marked);
+    const f = await failure(m.connector.createAccount({ ...input('mark'), userName: marked, adopt: true }));
+    expect([f.type, f.nonRetryable]).toEqual(['Target.notOwned', true]);
+    expect(await h.snapshot(marked)).toEqual(before);
+  });
+
   test('an unowned account is reported as such and left untouched by every write', async () => {
     const m = h.make();
     await m.connector.createGroup(h.group('eng'));

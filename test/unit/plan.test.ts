@@ -107,6 +107,17 @@ describe('planAccount', () => {
     expect(plan.findings).toEqual([expect.objectContaining({ kind: 'unowned' })]);
   });
 
+  test('with adoption allowed, an unmarked account of the same name is taken over through create; a marked one never is', () => {
+    const unmarked = actual({ owned: false, externalId: null, employeeId: null, groups: [], attributes: {} });
+    const plan = planAccount(input({ actual: unmarked, adoptUnmatched: true }));
+    expect(plan.actions[0]).toMatchObject({ op: 'create', adopt: true, reason: 'in scope; adopting the unmatched account "ada.lovelace" (config unmatched: adopt)' });
+    expect(plan.findings).toEqual([]);
+    const marked = planAccount(input({ actual: actual({ owned: false, externalId: 'someone-else' }), adoptUnmatched: true }));
+    expect(marked.actions).toEqual([]);
+    expect(marked.findings[0]!.kind).toBe('unowned');
+    expect(planAccount(input({ actual: unmarked })).findings[0]!.kind).toBe('unowned');
+  });
+
   test("another person's account with the same name is a conflict, never overwritten", () => {
     const plan = planAccount(input({ actual: actual({ externalId: 'ext-other' }) }));
     expect(plan.actions).toEqual([]);
