@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GetUserCommand, IAMClient, paginateListGroupsForUser, paginateListUsers } from '@aws-sdk/client-iam';
 import { Command } from 'commander';
-import { readStackFile, type StackInfo } from '../devstack/stack-file';
+import { readStackFile, type StackInfo, stackEnv } from '../devstack/stack-file';
 import { printStack, startDevStack, untilSignal } from './dev';
 import { sendEvents } from './event';
 
@@ -19,7 +19,8 @@ export function demoCommand(): Command {
       try {
         if (existing) console.log('idflow demo: using the running stack from .idflow/stack.json');
         printStack(info);
-        Object.assign(process.env, { TEMPORAL_ADDRESS: info.temporal.address, TEMPORAL_NAMESPACE: info.temporal.namespace });
+        // This process must reach the stack it just started: Temporal, and the payload encryption key.
+        Object.assign(process.env, stackEnv(info));
         console.log(`\nSending joiner events for ${DEMO_EMPLOYEES.join(', ')} ...`);
         await sendEvents(
           DEMO_EMPLOYEES.map((employeeId) => ({ type: 'joiner' as const, employeeId, eventId: `demo-${randomUUID()}` })),
@@ -27,6 +28,8 @@ export function demoCommand(): Command {
         );
         console.log('\nAWS IAM users idflow owns (read back from moto):');
         await printIam(info);
+        console.log('\nSCIM app users idflow owns (read back from scim2-server):');
+        await printScim(info);
         if (info.temporal.uiUrl) {
           const query = encodeURIComponent(`IdflowEmployeeId IN ("${DEMO_EMPLOYEES.join('","')}")`);
           console.log(`\nTemporal UI: ${info.temporal.uiUrl}/namespaces/${info.temporal.namespace}/workflows?query=${query}`);
@@ -39,6 +42,17 @@ export function demoCommand(): Command {
         await stack?.stop();
       }
     });
+}
+
+async function printScim(info: StackInfo): Promise<void> {
+  const headers = { authorization: `Bearer ${info.scim.token}` };
+  const get = async (path: string) => ((await (await fetch(`${info.scim.baseUrl}${path}`, { headers })).json()) as { Resources?: Record<string, unknown>[] }).Resources ?? [];
+  const groups = await get('/Groups?count=1000');
+  for (const u of await get('/Users?count=1000')) {
+    if (!String(u.externalId ?? '').startsWith('idflow:')) continue;
+    const member = groups.filter((g) => ((g.members as { value: string }[] | undefined) ?? []).some((m) => m.value === u.id)).map((g) => String(g.displayName));
+    console.log(`  ${String(u.userName)}  (${u.active === false ? 'inactive' : 'active'}, externalId ${String(u.externalId)})\n    groups: ${member.sort().join(', ') || '-'}\n    title:  ${String(u.title ?? '-')}`);
+  }
 }
 
 function liveStack(): StackInfo | null {

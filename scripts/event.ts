@@ -92,7 +92,11 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
 
 async function waitForOutcome(handle: { query: (q: typeof eventOutcomeQuery, id: string) => Promise<EventOutcome | null> }, eventId: string, deadline: number): Promise<EventOutcome> {
   while (Date.now() < deadline) {
-    const outcome = await handle.query(eventOutcomeQuery, eventId).catch(() => null);
+    const outcome = await handle.query(eventOutcomeQuery, eventId).catch((err: Error) => {
+      // Not there yet (the workflow is starting) is worth another try; a payload this process cannot read is not.
+      if (/Unknown encoding|decrypt|encryption key/i.test(err.message)) throw err;
+      return null;
+    });
     if (outcome) return outcome;
     await new Promise((r) => setTimeout(r, 300));
   }
