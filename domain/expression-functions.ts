@@ -576,6 +576,14 @@ function padLeft(s: string, length: number, pad: string): string {
 
 const VARIADIC = Number.POSITIVE_INFINITY;
 
+/** A two-argument text test that is false (not null) when the text is null. */
+function textTest(test: (text: string, part: string) => boolean): (args: readonly Value[]) => boolean {
+  return (args) => {
+    const text = valueToString(args[0] ?? null);
+    return text !== null && test(text, valueToString(args[1] ?? null) ?? '');
+  };
+}
+
 export const FUNCTION_DEFINITIONS: readonly FunctionDefinition[] = [
   // Choosing a value
   {
@@ -640,10 +648,7 @@ export const FUNCTION_DEFINITIONS: readonly FunctionDefinition[] = [
     description: 'true if text contains part (case-sensitive); false if text is null.',
     minArgs: 2,
     maxArgs: 2,
-    apply: (args) => {
-      const s = valueToString(args[0] ?? null);
-      return s !== null && s.includes(valueToString(args[1] ?? null) ?? '');
-    },
+    apply: textTest((text, part) => text.includes(part)),
   },
   {
     name: 'startsWith',
@@ -651,10 +656,7 @@ export const FUNCTION_DEFINITIONS: readonly FunctionDefinition[] = [
     description: 'true if text starts with prefix (case-sensitive); false if text is null.',
     minArgs: 2,
     maxArgs: 2,
-    apply: (args) => {
-      const s = valueToString(args[0] ?? null);
-      return s !== null && s.startsWith(valueToString(args[1] ?? null) ?? '');
-    },
+    apply: textTest((text, part) => text.startsWith(part)),
   },
   {
     name: 'endsWith',
@@ -662,10 +664,7 @@ export const FUNCTION_DEFINITIONS: readonly FunctionDefinition[] = [
     description: 'true if text ends with suffix (case-sensitive); false if text is null.',
     minArgs: 2,
     maxArgs: 2,
-    apply: (args) => {
-      const s = valueToString(args[0] ?? null);
-      return s !== null && s.endsWith(valueToString(args[1] ?? null) ?? '');
-    },
+    apply: textTest((text, part) => text.endsWith(part)),
   },
   {
     name: 'matches',
