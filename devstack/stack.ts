@@ -22,6 +22,8 @@ export interface StackOptions {
   ui?: boolean;
   worker?: boolean;
   users?: number;
+  /** Groups in the simulated organisation (at least the ten named ones). */
+  groups?: number;
   config?: string;
   /** Extra environment for the worker (e.g. short lifecycle durations in tests). */
   workerEnv?: Record<string, string>;
@@ -90,7 +92,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
     const simulatorEntry = join(root, 'dist', 'simulator', 'main.js');
     if (!existsSync(simulatorEntry)) throw new Error(`${simulatorEntry} is missing; run npm run build`);
-    const simulator = startProcess('entra-simulator', process.execPath, [simulatorEntry, '--state-dir', join(stateDir, 'entra'), '--port', String(graphPort), '--users', String(opts.users ?? 300)], { logDir });
+    const simulator = startProcess('entra-simulator', process.execPath, [simulatorEntry, '--state-dir', join(stateDir, 'entra'), '--port', String(graphPort), '--users', String(opts.users ?? 300), ...(opts.groups ? ['--groups', String(opts.groups)] : [])], { logDir });
     processes.push(simulator);
     const graphReady = waitForLine(simulator, 'stdout', 'Entra ID simulator', 60_000, simulatorReady);
 
