@@ -11,12 +11,15 @@ export interface ManagedProcess {
   exited: Promise<number | null>;
 }
 
-export function startProcess(name: string, command: string, args: string[], opts: { logDir: string; env?: NodeJS.ProcessEnv; cwd?: string }): ManagedProcess {
+export function startProcess(name: string, command: string, args: string[], opts: { logDir: string; env?: NodeJS.ProcessEnv; cwd?: string; redact?: RegExp }): ManagedProcess {
   mkdirSync(opts.logDir, { recursive: true });
   const logFile = join(opts.logDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(log, { end: false });
+  // Output that carries a secret (the simulator's ready line) reaches the log with it masked.
+  const redact = opts.redact;
+  if (redact) child.stdout!.on('data', (chunk: Buffer) => log.write(chunk.toString('utf8').replace(redact, (m) => `${m.slice(0, m.indexOf(':') + 1)}"[redacted]"`)));
+  else child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => {
     child.once('error', (err) => {

@@ -92,7 +92,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 
     const simulatorEntry = join(root, 'dist', 'simulator', 'main.js');
     if (!existsSync(simulatorEntry)) throw new Error(`${simulatorEntry} is missing; run npm run build`);
-    const simulator = startProcess('entra-simulator', process.execPath, [simulatorEntry, '--state-dir', join(stateDir, 'entra'), '--port', String(graphPort), '--users', String(opts.users ?? 300), ...(opts.groups ? ['--groups', String(opts.groups)] : [])], { logDir });
+    const simulator = startProcess('entra-simulator', process.execPath, [simulatorEntry, '--state-dir', join(stateDir, 'entra'), '--port', String(graphPort), '--users', String(opts.users ?? 300), ...(opts.groups ? ['--groups', String(opts.groups)] : [])], { logDir, redact: /"clientSecret":"[^"]*"/g });
     processes.push(simulator);
     const graphReady = waitForLine(simulator, 'stdout', 'Entra ID simulator', 60_000, simulatorReady);
 

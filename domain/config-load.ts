@@ -38,8 +38,18 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
   }
   const problems: ConfigProblem[] = [];
   const at = (path: (string | number)[]) => ({ path: path.join('.'), line: lineAt(doc, path, lineOf) });
-  const resolved = resolveEnv(doc.toJS(), [], env, (path, message) => problems.push({ ...at(path), message }));
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // e.g. an alias bomb ("Excessive alias count"): still a config error, naming the file.
+    throw new ConfigError(file, [{ path: '', message: (err as Error).message }]);
+  }
+  const substituted = new Map<string, string>();
+  const resolved = resolveEnv(raw, [], env, (path, message) => problems.push({ ...at(path), message }), substituted);
   if (problems.length > 0) throw new ConfigError(file, problems);
+  // A value read from the environment may be a secret referenced by mistake: never echo it back.
+  const redact = (message: string) => [...substituted].reduce((m, [value, ref]) => (value.length >= 4 ? m.split(value).join(ref) : m), message);
 
   const parsed = ConfigSchema.safeParse(resolved);
   if (!parsed.success) {
@@ -50,7 +60,7 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
         if (issue.code === 'unrecognized_keys') {
           return { path: path.join('.'), line: lineAt(doc, [...path, issue.keys[0]!], lineOf), message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}` };
         }
-        return { ...at(path), message: issue.message };
+        return { ...at(path), message: redact(issue.message) };
       }),
     );
   }
@@ -60,24 +70,27 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
     if (!(err instanceof AggregateMappingError)) throw err;
     throw new ConfigError(
       file,
-      err.problems.map((p) => ({ ...at(p.path.split('.')), message: p.message.slice(p.path.length + 2) })),
+      err.problems.map((p) => ({ ...at(p.path.split('.')), message: redact(p.message.slice(p.path.length + 2)) })),
     );
   }
 }
 
-function resolveEnv(value: unknown, path: (string | number)[], env: Readonly<Record<string, string | undefined>>, report: (path: (string | number)[], message: string) => void): unknown {
+function resolveEnv(value: unknown, path: (string | number)[], env: Readonly<Record<string, string | undefined>>, report: (path: (string | number)[], message: string) => void, substituted: Map<string, string>): unknown {
   if (typeof value === 'string') {
     return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
       const v = env[name];
-      if (v !== undefined && v !== '') return v;
+      if (v !== undefined && v !== '') {
+        substituted.set(v, `\${env:${name}}`);
+        return v;
+      }
       if (fallback !== undefined) return fallback;
       report(path, `environment variable ${name} is not set`);
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, report));
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, report, substituted));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, report)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, report, substituted)]));
   }
   return value;
 }

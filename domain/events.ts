@@ -34,10 +34,15 @@ export class InvalidEventError extends Error {
 
 /** Parses an untrusted event, naming every problem with its field. */
 export function parseHrEvent(input: unknown): HrEvent {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidEventError(['an event must be a JSON object']);
   const result = HrEventSchema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (issue.code === 'unrecognized_keys') {
+      // Field names come from outside: quoted (no raw control characters), cut short, and only a few.
+      const shown = issue.keys.slice(0, 5).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${shown.join(', ')}${issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : ''}`;
+    }
     const field = issue.path.join('.') || 'event';
     if (issue.code === 'invalid_type' && issue.input === undefined) return `${field} is required`;
     return `${field}: ${issue.message}`;

@@ -42,8 +42,8 @@ export function eventCommand(): Command {
   return cmd;
 }
 
-function validate(input: Record<string, unknown>, where?: string): HrEvent {
-  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+function validate(input: unknown, where?: string): HrEvent {
+  const clean = typeof input === 'object' && input !== null && !Array.isArray(input) ? Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) : input;
   try {
     return parseHrEvent(clean);
   } catch (err) {

@@ -31,7 +31,12 @@ let faults: PrivateStack;
 let worker: WorkerHandle;
 
 beforeAll(async () => {
-  [crash, faults] = await Promise.all([PrivateStack.start('crash', rngFor('crash proxies')), PrivateStack.start('faults', rngFor('fault proxies'))]);
+  const [a, b] = await Promise.allSettled([PrivateStack.start('crash', rngFor('crash proxies')), PrivateStack.start('faults', rngFor('fault proxies'))]);
+  // Whatever started is stopped by afterAll, even when the other stack failed to start.
+  if (a.status === 'fulfilled') crash = a.value;
+  if (b.status === 'fulfilled') faults = b.value;
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
   worker = await faults.startWorker('faults');
 }, 120_000);
 
@@ -72,6 +77,24 @@ function pickMany(random: () => number, from: readonly string[], n: number): str
   const pool = [...from];
   const out: string[] = [];
   while (out.length < n && pool.length) out.push(pool.splice(Math.floor(random() * pool.length), 1)[0]!);
+  return out.sort();
+}
+
+/**
+ * Joiners who share no SCIM group: concurrent joiners into one new SCIM group hit the known group
+ * creation race (docs/resilience.md), which has its own case; the other cases must not trip on it.
+ */
+function pickWithoutSharedScimGroups(random: () => number, plans: TargetPlan[], from: readonly string[], n: number): string[] {
+  const app = plans.find((p) => p.target === 'app')!;
+  const groupsOf = (e: string) => app.identities.find((i) => i.employeeId === e)?.actions.flatMap((a) => (a.op === 'addMember' ? [a.group] : [])) ?? [];
+  const taken = new Set<string>();
+  const out: string[] = [];
+  for (const e of pickMany(random, from, from.length)) {
+    if (out.length === n) break;
+    if (groupsOf(e).some((g) => taken.has(g))) continue;
+    groupsOf(e).forEach((g) => taken.add(g));
+    out.push(e);
+  }
   return out.sort();
 }
 
@@ -252,7 +275,7 @@ describe('throttling and errors', () => {
   test('onboarding through Graph 429 storms and 5xx, IAM Throttling and SCIM 429 longer than the connectors retry, and lost answers: the workflow retries carry every event through', async () => {
     const random = rngFor('storm joiners');
     const { plans, expected } = await coldPlan(faults);
-    const people = pickMany(random, candidates(plans), 3);
+    const people = pickWithoutSharedScimGroups(random, plans, candidates(plans), 3);
     log(`storm joiners: ${people.join(', ')}`);
     clearLedgers(worker.iam, worker.scim);
     const mark = await graphMark(faults);
@@ -264,10 +287,11 @@ describe('throttling and errors', () => {
     // Storms longer than the SDK's 5 attempts (IAM) and 4 attempts at Retry-After 1 s (SCIM), from the first call on.
     worker.iam.addFault({ kind: 'iam-throttling', durationMs: 9_000, startOnFirstMatch: true });
     worker.scim.addFault({ kind: 'scim-429', retryAfter: 1, durationMs: 9_000, startOnFirstMatch: true });
-    await faults.graph('POST', '/_admin/faults', { status: 429, retryAfter: 1, ratio: 0.5, durationMs: 6_000, pathPrefix: '/v1.0/' });
-    await faults.graph('POST', '/_admin/faults', { status: 503, retryAfter: 1, ratio: 0.3, durationMs: 6_000, pathPrefix: '/v1.0/' });
+    // Graph: the next requests fail, whenever they come (counted, so every kind surely fires).
     await faults.graph('POST', '/_admin/faults', { status: 500, count: 1, pathPrefix: '/v1.0/' });
     await faults.graph('POST', '/_admin/faults', { status: 502, count: 1, pathPrefix: '/v1.0/' });
+    await faults.graph('POST', '/_admin/faults', { status: 429, retryAfter: 1, count: 8, pathPrefix: '/v1.0/' });
+    await faults.graph('POST', '/_admin/faults', { status: 503, retryAfter: 1, count: 3, pathPrefix: '/v1.0/' });
 
     const sent = await sendEvents(faults, 'faults', people.map((employeeId, i) => ({ type: 'joiner', employeeId, eventId: `storm-${SEED}-${i}` })));
     log(`storm joiners: ${(await Promise.all(people.map((p) => attempts(faults, `identity-${p}`)))).join('; ')}; IAM faults ${JSON.stringify(faultCounts(worker.iam))}, SCIM faults ${JSON.stringify(faultCounts(worker.scim))}`);
@@ -277,7 +301,7 @@ describe('throttling and errors', () => {
     expect(faultCounts(worker.iam)).toEqual({ 'lost-response': 1, 'error-after-apply': 1, 'iam-throttling': expect.any(Number) });
     expect(faultCounts(worker.scim)).toEqual({ 'lost-response': 1, 'scim-429': expect.any(Number) });
     const graphFaults = await graphFaultsFired(faults, mark);
-    expect(Object.keys(graphFaults).map(Number).sort()).toEqual(expect.arrayContaining([429, 500, 502]));
+    expect(Object.keys(graphFaults).map(Number).sort()).toEqual([429, 500, 502, 503]);
     const honoured = retryAfterHonoured(worker.scim);
     expect(honoured.checked).toBeGreaterThan(0);
     expect(honoured.early).toEqual([]);
@@ -289,7 +313,7 @@ describe('throttling and errors', () => {
     const random = rngFor('scim down');
     // The previous case provisioned some people: these two are still missing everywhere.
     const plans = await faults.plan();
-    const people = pickMany(random, candidates(plans), 2);
+    const people = pickWithoutSharedScimGroups(random, plans, candidates(plans), 2);
     const want = expectedFromColdPlan(plans, people);
     const downMs = intBetween(random, 8_000, 14_000);
     log(`scim down for ${downMs} ms during joiners ${people.join(', ')}`);
@@ -298,11 +322,12 @@ describe('throttling and errors', () => {
     await worker.scim.down();
     const sending = sendEvents(faults, 'faults', people.map((employeeId, i) => ({ type: 'joiner', employeeId, eventId: `scim-down-${SEED}-${i}` })));
     const downAt = Date.now();
-    // The other target goes ahead: IAM holds both accounts, with their groups, while SCIM is down.
+    // The other target goes ahead: IAM holds both accounts, with their groups, while SCIM is down
+    // (SCIM stays down at least until then, however slow the machine).
     await waitFor('IAM accounts while SCIM is down', async () => {
       const { accounts } = actualAccounts(await faults.snapshot());
       return Object.keys(want.aws).every((name) => JSON.stringify(accounts.aws[name]?.groups) === JSON.stringify(want.aws[name]!.groups));
-    }, downMs, 250);
+    }, 90_000, 250);
     expect(worker.scim.isDown).toBe(true);
     const during = actualAccounts(await faults.snapshot()).accounts;
     expect(Object.keys(want.app).filter((name) => name in during.app)).toEqual([]);
@@ -349,10 +374,10 @@ describe('throttling and errors', () => {
     // At most twice per request: the SDK (5 attempts) and the SCIM connector (4) absorb it in-process.
     worker.iam.addFault({ kind: 'iam-throttling', ratio: 0.1, perKeyLimit: 2 });
     worker.scim.addFault({ kind: 'scim-429', retryAfter: 1, ratio: 0.1, perKeyLimit: 2 });
-    await faults.graph('POST', '/_admin/faults', { status: 429, retryAfter: 1, ratio: 0.4, durationMs: 4_000, pathPrefix: '/v1.0/' });
-    await faults.graph('POST', '/_admin/faults', { status: 503, retryAfter: 1, ratio: 0.2, durationMs: 4_000, pathPrefix: '/v1.0/' });
     await faults.graph('POST', '/_admin/faults', { status: 500, count: 1, pathPrefix: '/v1.0/' });
     await faults.graph('POST', '/_admin/faults', { status: 504, count: 1, pathPrefix: '/v1.0/' });
+    await faults.graph('POST', '/_admin/faults', { status: 429, retryAfter: 1, count: 6, pathPrefix: '/v1.0/' });
+    await faults.graph('POST', '/_admin/faults', { status: 503, retryAfter: 1, count: 2, pathPrefix: '/v1.0/' });
 
     const client = await faults.client();
     const result = await client.workflow.execute(reconcileWorkflow, { workflowId: `storm-reconcile-${SEED}`, taskQueue: 'faults', args: [{}] });
@@ -360,7 +385,7 @@ describe('throttling and errors', () => {
     expectReconciled(result);
     expect(faultCounts(worker.iam)['iam-throttling']).toBeGreaterThan(0);
     expect(faultCounts(worker.scim)['scim-429']).toBeGreaterThan(0);
-    expect(Object.keys(await graphFaultsFired(faults, mark)).map(Number)).toEqual(expect.arrayContaining([429, 500, 504]));
+    expect(Object.keys(await graphFaultsFired(faults, mark)).map(Number).sort()).toEqual([429, 500, 503, 504]);
     expect(retryAfterHonoured(worker.scim).early).toEqual([]);
     worker.iam.clearFaults();
     worker.scim.clearFaults();
@@ -456,9 +481,6 @@ describe('a worker is SIGKILLed during a reconcile and during an onboarding: rec
 // ---------------------------------------------------------------- secrets
 
 describe('secrets', () => {
-  /** The Entra ID simulator announces itself (client secret included) on stdout, which devstack logs. */
-  const simulatorReadyLine = (file: string, line: string) => file.endsWith('entra-simulator.log') && line.startsWith('{"ready":true');
-
   test('no client secret, SCIM token, AWS secret key, encryption key or codec token in any history or log', async () => {
     const shared = testStack();
     const sharedDir = dirname(process.env.IDFLOW_TEST_STACK_FILE!);
@@ -470,7 +492,7 @@ describe('secrets', () => {
       ...needlesFor('faults stack AWS secret key', faults.awsSecretAccessKey),
     ];
     const histories = await Promise.all([scanTemporal('shared stack', shared, needles), scanTemporal('crash stack', crash.info, needles), scanTemporal('faults stack', faults.info, needles)]);
-    const files = scanFiles([join(sharedDir, 'logs'), crash.logDir, faults.logDir, join(crash.stateDir, 'temporal.sqlite'), join(faults.stateDir, 'temporal.sqlite')], needles, simulatorReadyLine);
+    const files = scanFiles([join(sharedDir, 'logs'), crash.logDir, faults.logDir, join(crash.stateDir, 'temporal.sqlite'), join(faults.stateDir, 'temporal.sqlite')], needles);
     const cli = [...crash.cliOutput, ...faults.cliOutput].flatMap((text, i) => scanBuffer(Buffer.from(text), needles, `CLI output ${i}`));
     log(`secrets scan: ${histories.map((h) => `${h.histories} histories / ${h.events} events`).join(', ')}, ${files.files.length} files, ${crash.cliOutput.length + faults.cliOutput.length} CLI outputs`);
     // The scan finds what it looks for (a planted secret), and it saw the private stacks' runs.
@@ -481,8 +503,8 @@ describe('secrets', () => {
     expect([...histories.flatMap((h) => h.findings), ...files.findings, ...cli]).toEqual([]);
   }, 120_000);
 
-  // Known weakness (docs/resilience.md, "the simulator's ready line"): remove `.failing` once fixed.
-  test.failing("the Entra ID simulator's log does not hold the Graph client secret either", () => {
+  // Once a known weakness (docs/resilience.md, "the simulator's ready line"), now fixed.
+  test("the Entra ID simulator's log does not hold the Graph client secret either", () => {
     const files = scanFiles([crash.logDir, faults.logDir], [...needlesFor('crash stack Graph client secret', crash.info.graph.clientSecret), ...needlesFor('faults stack Graph client secret', faults.info.graph.clientSecret)]);
     expect(files.findings).toEqual([]);
   });

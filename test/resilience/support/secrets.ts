@@ -79,11 +79,8 @@ export function scanBuffer(haystack: Buffer, needles: readonly Needle[], where: 
   return found;
 }
 
-/**
- * Every regular file under the given paths (directories are walked). `ignoreLine` drops known,
- * separately tracked lines of text files before the scan.
- */
-export function scanFiles(paths: readonly string[], needles: readonly Needle[], ignoreLine?: (file: string, line: string) => boolean): { files: string[]; findings: Finding[] } {
+/** Every regular file under the given paths (directories are walked). */
+export function scanFiles(paths: readonly string[], needles: readonly Needle[]): { files: string[]; findings: Finding[] } {
   const files: string[] = [];
   const walk = (p: string) => {
     if (!existsSync(p)) return;
@@ -92,12 +89,7 @@ export function scanFiles(paths: readonly string[], needles: readonly Needle[], 
     else if (s.isFile()) files.push(p);
   };
   paths.forEach(walk);
-  const read = (f: string) => {
-    const bytes = readFileSync(f);
-    if (!ignoreLine || !f.endsWith('.log')) return bytes;
-    return Buffer.from(bytes.toString('utf8').split('\n').filter((line) => !ignoreLine(f, line)).join('\n'));
-  };
-  return { files, findings: files.flatMap((f) => scanBuffer(read(f), needles, f)) };
+  return { files, findings: files.flatMap((f) => scanBuffer(readFileSync(f), needles, f)) };
 }
 
 /**
