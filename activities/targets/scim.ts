@@ -229,7 +229,7 @@ export class ScimConnector implements TargetConnector {
     const existing = await this.findGroup(name);
     if (existing) return this.checkGroupOwned(existing);
     const reply = await this.request('POST', '/Groups', { body: { schemas: [SCIM_GROUP], displayName: name, externalId: this.groupPrefix + name }, accept: [409] });
-    if (reply.status !== 409) return;
+    if (reply.status !== 409) return this.settleGroupRace(name);
     const now = await this.findGroup(name);
     if (!now) throw scimFailure(409, reply.body, `POST /Groups ${name}`);
     this.checkGroupOwned(now);
@@ -340,9 +340,24 @@ export class ScimConnector implements TargetConnector {
     return items.find((u) => prop(u, attribute) === value) ?? null;
   }
 
+  /**
+   * The group of this name: idflow's oldest when there are several. SCIM does not make displayName
+   * unique, so two writers that both found no group may both have created one; every writer then
+   * picks the same one.
+   */
   private async findGroup(name: string): Promise<ScimResource | null> {
     const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
-    return items.find((g) => prop(g, 'displayName') === name) ?? items[0] ?? null;
+    const named = items.filter((g) => prop(g, 'displayName') === name);
+    const owned = named.filter((g) => this.ownsGroup(g)).sort(oldestFirst);
+    return owned[0] ?? named[0] ?? items[0] ?? null;
+  }
+
+  /** After a create: if a concurrent writer created the same group, keep the oldest and delete the rest. */
+  private async settleGroupRace(name: string): Promise<void> {
+    const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
+    const owned = items.filter((g) => prop(g, 'displayName') === name && this.ownsGroup(g)).sort(oldestFirst);
+    // Members added to a deleted twin meanwhile are re-added by verify's next plan.
+    for (const twin of owned.slice(1)) await this.request('DELETE', `/Groups/${twin.id}`, { accept: [404] });
   }
 
   private async groupsOf(userId: string): Promise<ScimResource[]> {
@@ -558,4 +573,10 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
+}
+
+/** Oldest first by meta.created, then by id: every writer orders twins the same way. */
+function oldestFirst(a: ScimResource, b: ScimResource): number {
+  const created = (r: ScimResource) => String((prop(r, 'meta') as { created?: string } | undefined)?.created ?? '');
+  return created(a).localeCompare(created(b)) || String(a.id).localeCompare(String(b.id));
 }
