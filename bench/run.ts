@@ -20,10 +20,9 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { signalIdentity } from '../client/identity';
-import { freePort, httpOk, type ManagedProcess, startProcess, stopProcess, waitUntil } from '../devstack/processes';
-import { projectRoot, type RunningStack, startStack, type StackOptions, toolPath } from '../devstack/stack';
+import { freePort, httpOk, startProcess, stopProcess, waitUntil } from '../devstack/processes';
+import { projectRoot, type RunningStack, startStack, toolPath } from '../devstack/stack';
 import { type StackInfo, stackEnv } from '../devstack/stack-file';
-import { caBundle } from '../devstack/trust';
 import { dataConverterFromEnv } from '../encryption';
 import { type EventOutcome, eventOutcomeQuery } from '../workflows/identity';
 import { type ReconcileResult, reconcileWorkflow } from '../workflows/reconcile';
@@ -159,40 +158,27 @@ async function main(): Promise<number> {
     cleanups.push(() => iamProxy.close(), () => scimProxy.close());
 
     const stackStart = performance.now();
-    // Until StackOptions has `groups`, the organisation comes from a simulator of our own (see docs/benchmark.md).
-    let ownGraph: StackInfo['graph'] | null = null;
-    const simulatorPids: Record<string, number> = {};
-    if (!stackSupportsGroups()) {
-      log('startStack has no `groups` option yet: starting a separate Entra ID simulator with --groups for the worker');
-      const sim = await startOwnSimulator(root, stateDir, logDir, opts.users, opts.groups);
-      cleanups.push(() => stopProcess(sim.process));
-      ownGraph = sim.graph;
-      simulatorPids['entra-simulator'] = sim.process.child.pid ?? -1;
-    }
     const workerEnv: Record<string, string> = {
       IDFLOW_IAM_ENDPOINT: iamProxy.url,
       AWS_ENDPOINT_URL_IAM: iamProxy.url,
       IDFLOW_SCIM_URL: `${scimProxy.url}/v2`,
-      ...(ownGraph ? graphEnv(ownGraph) : {}),
     };
-    // `groups` is passed as soon as devstack/stack.ts accepts it (a variable, so this compiles either way).
-    const stackOptions: StackOptions & { groups?: number } = {
+    const stack: RunningStack = await startStack({
       stateDir,
       ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 },
       ui: false,
       worker: true,
-      users: ownGraph ? 20 : opts.users,
+      users: opts.users,
       groups: opts.groups,
       workerEnv,
       log,
-    };
-    const stack: RunningStack = await startStack(stackOptions);
+    });
     cleanups.push(() => stack.stop());
     iamProxy.setUpstream(stack.info.iam.endpoint);
     scimProxy.setUpstream(new URL(stack.info.scim.baseUrl).origin);
-    const info: StackInfo = { ...stack.info, graph: ownGraph ?? stack.info.graph };
+    const info: StackInfo = stack.info;
     const stackStartMs = performance.now() - stackStart;
-    const pids: Record<string, number> = { ...stack.info.pids, ...simulatorPids };
+    const pids: Record<string, number> = { ...stack.info.pids };
     let workerPid = stack.info.pids.worker ?? -1;
     if (workerPid < 0) throw new Error('the stack did not report the worker pid');
     log(`stack ready in ${seconds(stackStartMs)} (pids ${JSON.stringify(pids)})`);
@@ -335,7 +321,7 @@ async function main(): Promise<number> {
       finishedAt: new Date().toISOString(),
       environment: { ...env, loadAverageAtEnd: loadAverage() },
       options: { ...opts, out: undefined },
-      stack: { startMs: Math.round(stackStartMs), groupsVia: ownGraph ? 'separate simulator (StackOptions has no groups yet)' : 'startStack' },
+      stack: { startMs: Math.round(stackStartMs) },
       goals,
       cold: {
         completed: coldDone,
@@ -659,46 +645,6 @@ async function replaceWorker(root: string, logDir: string, pid: number, env: Nod
   });
   log(`replacement worker ${worker.child.pid} ready`);
   return worker.child.pid ?? -1;
-}
-
-// ------------------------------------------------------------------ stack helpers
-
-/** Whether devstack's startStack passes a `groups` option to the simulator (it is compiled JS here). */
-function stackSupportsGroups(): boolean {
-  return /['"`]--groups['"`]/.test(startStack.toString());
-}
-
-async function startOwnSimulator(root: string, stateDir: string, logDir: string, users: number, groups: number): Promise<{ process: ManagedProcess; graph: StackInfo['graph'] }> {
-  const entry = join(root, 'dist', 'simulator', 'main.js');
-  const p = startProcess('bench-entra-simulator', process.execPath, [entry, '--state-dir', join(stateDir, 'bench-entra'), '--port', '0', '--users', String(users), '--groups', String(groups)], { logDir });
-  const ready = await new Promise<{ url: string; tenantId: string; clientId: string; clientSecret: string; caFile: string; clientCertificatePath: string }>((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the simulator was not ready within 60 s; see ${p.logFile}`)), 60_000);
-    createInterface({ input: p.child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const parsed = JSON.parse(line) as { ready?: boolean };
-      if (!parsed.ready) return;
-      clearTimeout(timer);
-      resolveReady(parsed as never);
-    });
-    void p.exited.then(() => reject(new Error(`the simulator exited during start-up; see ${p.logFile}`)));
-  });
-  return {
-    process: p,
-    graph: { baseUrl: `${ready.url}/`, authorityHost: ready.url, tenantId: ready.tenantId, clientId: ready.clientId, clientSecret: ready.clientSecret, caFile: ready.caFile, clientCertificatePath: ready.clientCertificatePath },
-  };
-}
-
-/** The worker variables that point at a simulator (the graph part of devstack's stackEnv). */
-function graphEnv(graph: StackInfo['graph']): Record<string, string> {
-  return {
-    AZURE_TENANT_ID: graph.tenantId,
-    AZURE_CLIENT_ID: graph.clientId,
-    AZURE_CLIENT_SECRET: graph.clientSecret,
-    AZURE_AUTHORITY_HOST: graph.authorityHost,
-    IDFLOW_GRAPH_URL: graph.baseUrl,
-    IDFLOW_GRAPH_TRUSTED_HOST: new URL(graph.baseUrl).hostname,
-    NODE_EXTRA_CA_CERTS: caBundle(graph.caFile),
-  };
 }
 
 // ------------------------------------------------------------------ output helpers

@@ -99,7 +99,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const venvBin = toolPath('venv', 'bin');
     const moto = startProcess('moto', join(venvBin, 'moto_server'), ['-H', '127.0.0.1', '-p', String(iamPort)], { logDir });
     processes.push(moto);
-    const scimToken = randomBytes(24).toString('base64url');
+    // Hex: a token that starts with '-' would be read by scim2-server as an option.
+    const scimToken = randomBytes(24).toString('hex');
     const scim = startProcess('scim2-server', join(venvBin, 'scim2-server'), ['--hostname', '127.0.0.1', '--port', String(scimPort), '--bearer-token', scimToken], { logDir });
     processes.push(scim);
 
