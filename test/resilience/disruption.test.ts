@@ -160,11 +160,18 @@ async function waitForIdentitiesClosed(stack: PrivateStack): Promise<void> {
   await waitFor('identity workflows to complete', async () => (await runningIdentities(stack)).length === 0, 60_000, 500);
 }
 
-/** A 429 with Retry-After was followed by the same request no sooner than Retry-After said. */
+/**
+ * A 429 with Retry-After was followed by the same request no sooner than Retry-After said. Only
+ * meaningful where no two callers send the same request at once (one joiner's requests are sequential).
+ */
 function retryAfterHonoured(proxy: TargetProxy): { checked: number; early: string[] } {
   let checked = 0;
   const early: string[] = [];
   for (const f of proxy.faultLog.filter((x) => x.kind === 'scim-429')) {
+    // Two callers asking the same URL at once (two membership batches checking one user) make the
+    // pairing of a 429 with its retry ambiguous: only unambiguous pairs are checked.
+    const concurrent = proxy.requests.filter((r) => r.key === f.key && r.at < f.at && f.at - r.at < 2_000).length > 1;
+    if (concurrent) continue;
     const next = proxy.requests.find((r) => r.key === f.key && r.at > f.at);
     if (!next) continue;
     checked += 1;
@@ -351,8 +358,11 @@ describe('throttling and errors', () => {
     for (const name of Object.keys(want.app)) expect({ name, times: creates[`POST /Users ${name}`] }).toEqual({ name, times: 1 });
   }, 180_000);
 
-  // Known weakness (docs/resilience.md, "SCIM group creation race"): twins are now deleted so one group remains, but two creates still happen; remove `.failing` once groups are created in one place.
-  test.failing('two joiners who both need a SCIM group that does not exist yet: the group is created once', async () => {
+  // The race is set up and run as an ordinary test, so a broken set-up is never mistaken for the
+  // known weakness; only the end state below is `test.failing`.
+  let race: { people: string[]; expected: ExpectedAccounts } | null = null;
+
+  test('two joiners who both need a SCIM group that does not exist yet, their creates released together: both are provisioned', async () => {
     const random = rngFor('group race');
     await faults.reset();
     clearLedgers(worker.iam, worker.scim);
@@ -362,12 +372,20 @@ describe('throttling and errors', () => {
     const people = pickMany(random, engineers.filter((e) => candidates(plans).includes(e)), 2);
     log(`group race: ${people.join(', ')}`);
     // Both writers have looked and found no group; the proxy lets their POSTs reach the server together.
-    worker.scim.addFault({ kind: 'hold', holdFor: 2, durationMs: 20_000, match: (r) => r.keys[0] === 'POST /Groups app-engineering' });
+    worker.scim.addFault({ kind: 'hold', holdFor: 2, count: 2, durationMs: 20_000, match: (r) => r.keys[0] === 'POST /Groups app-engineering' });
     const sent = await sendEvents(faults, 'faults', people.map((employeeId, i) => ({ type: 'joiner', employeeId, eventId: `group-race-${SEED}-${i}` })));
     worker.scim.clearFaults();
-    expect(sent.status).toBe(0);
-    await expectFinalStateEqualsPlan(faults, only(expected, people), [worker.iam, worker.scim], people);
+    expect({ status: sent.status, stderr: sent.stderr }).toEqual({ status: 0, stderr: '' });
+    expectProvisioned(sent.outcomes, people.length);
+    expect(faultCounts(worker.scim)).toEqual({ hold: 2 });
+    race = { people, expected: only(expected, people) };
   }, 120_000);
+
+  // Known weakness (docs/resilience.md, "SCIM group creation race"): twins are now deleted so one group remains, but two creates still happen; remove `.failing` once groups are created in one place.
+  test.failing('… and the group was created once', async () => {
+    expect(race).not.toBeNull();
+    await expectFinalStateEqualsPlan(faults, race!.expected, [worker.iam, worker.scim], race!.people);
+  });
 
   test('a cold reconcile through a Graph 429 storm and 5xx, IAM Throttling and SCIM 429 within the connectors retry budgets', async () => {
     await waitForIdentitiesClosed(faults);
@@ -390,7 +408,8 @@ describe('throttling and errors', () => {
     expect(faultCounts(worker.iam)['iam-throttling']).toBeGreaterThan(0);
     expect(faultCounts(worker.scim)['scim-429']).toBeGreaterThan(0);
     expect(Object.keys(await graphFaultsFired(faults, mark)).map(Number).sort()).toEqual([429, 500, 503, 504]);
-    expect(retryAfterHonoured(worker.scim).early).toEqual([]);
+    // (No Retry-After check here: concurrent look-ups of one user share a request key, so the proxy
+    // cannot tell a retry from a second caller. The onboarding storm case checks it.)
     worker.iam.clearFaults();
     worker.scim.clearFaults();
     await faults.graph('DELETE', '/_admin/faults');
@@ -417,8 +436,9 @@ describe('throttling and errors', () => {
 });
 
 describe('retryable target errors in a reconcile', () => {
-  // Known weakness (docs/resilience.md, "a reconcile gives up on retryable errors"): remove `.failing` once fixed.
-  test.failing('a SCIM create whose answer is lost does not leave that identity unfinished until the next scheduled reconcile', async () => {
+  let lost: { result: ReconcileResult; expected: ExpectedAccounts } | null = null;
+
+  test('a cold reconcile in which one SCIM create loses its answer (applied, connection reset) runs to the end', async () => {
     await waitForIdentitiesClosed(faults);
     await faults.reset();
     clearLedgers(worker.iam, worker.scim);
@@ -429,9 +449,16 @@ describe('retryable target errors in a reconcile', () => {
     worker.scim.clearFaults();
     log(`lost-answer reconcile: ${await attempts(faults, `lost-answer-reconcile-${SEED}`)}; failures ${JSON.stringify(result.results.map((r) => r.failures.sample))}`);
     expect(faultCounts(worker.scim)).toEqual({ 'lost-response': 1 });
-    expectReconciled(result);
-    await expectFinalStateEqualsPlan(faults, expected, [worker.iam, worker.scim]);
+    expect(result.phase).toBe('done');
+    lost = { result, expected };
   }, 120_000);
+
+  // Known weakness (docs/resilience.md, "a reconcile gives up on retryable errors"): remove `.failing` once fixed.
+  test.failing('… and leaves no identity unfinished until the next scheduled reconcile', async () => {
+    expect(lost).not.toBeNull();
+    expectReconciled(lost!.result);
+    await expectFinalStateEqualsPlan(faults, lost!.expected, [worker.iam, worker.scim]);
+  });
 });
 
 describe('the Temporal dev server restarts in the middle of a run', () => {
