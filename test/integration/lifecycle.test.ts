@@ -97,7 +97,8 @@ test('a future-dated joiner gets a disabled account now and access at the start 
     await close();
   }
   await eventually('access at the start date', () => userTags(name!), (t) => t['idflow:status'] === 'enabled', 30_000);
-  expect((await userGroups(name!)).length).toBeGreaterThan(0);
+  // Groups are added just after the account is enabled, in the same event.
+  await eventually('groups at the start date', () => userGroups(name!), (g) => g.length > 0, 30_000);
 });
 
 test('a joiner not yet in Entra ID is waited for, then fails with a clear error', async () => {

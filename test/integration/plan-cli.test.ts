@@ -1,9 +1,23 @@
 import type { TargetPlan } from '../../domain/reconcile';
 import { reconcileWorkflow } from '../../workflows/reconcile';
+import { eventually } from '../support/iam';
 import { idflow, resetTargets, temporalClient } from '../support/stack';
 
 /** `idflow plan` on the local stack: every create first, nothing after a sync. */
-beforeAll(resetTargets);
+beforeAll(async () => {
+  // A reconcile skips people whose identity workflow runs (other files' events): let them finish first.
+  const { client, close } = await temporalClient();
+  try {
+    await eventually('no identity workflow running', async () => {
+      let n = 0;
+      for await (const _ of client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) n += 1;
+      return n;
+    }, (n) => n === 0, 90_000);
+  } finally {
+    await close();
+  }
+  await resetTargets();
+}, 120_000);
 
 test('the first plan shows every create with its reason; after a sync the plan is empty', async () => {
   const first = idflow(['plan', '--json']);
