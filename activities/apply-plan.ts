@@ -1,14 +1,18 @@
+import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import type { Action, ActionOp } from '../domain/plan';
 import type { IdentityPlan } from '../domain/reconcile';
 import { applyAction } from './identity';
-import type { TargetConnector } from './targets/connector';
+import type { ActualAccount } from '../domain/types';
+import type { KnownState, TargetConnector } from './targets/connector';
 
 /**
  * Applies a whole-directory plan in phases, so memberships go in batches per group (one SCIM PATCH
  * per batch instead of one per member) while each identity's actions keep their order: accounts
  * (create, update, enable) first, then group additions, then removals, then disables and deletes.
  * An identity whose step fails is recorded and left out of its later phases; the run goes on.
+ * Each failure says whether a later attempt can succeed (throttling, 5xx, a lost answer), so the
+ * caller can try those identities again instead of leaving them for the next scheduled run.
  */
 export interface ApplyProgress {
   phase: string;
@@ -16,23 +20,42 @@ export interface ApplyProgress {
   of: number;
 }
 
+export interface ApplyFailure {
+  employeeId: string;
+  error: string;
+  retryable: boolean;
+}
+
 export interface ApplyResult {
   applied: Record<ActionOp, number>;
-  failures: { employeeId: string; error: string }[];
+  failures: ApplyFailure[];
 }
 
 const ACCOUNT_OPS: ReadonlySet<ActionOp> = new Set(['create', 'update', 'enable']);
 const BATCH = 100;
 
-export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: { concurrency: number; skip: (a: Action) => boolean; progress: (p: ApplyProgress) => void }): Promise<ApplyResult> {
+export interface ApplyOptions {
+  concurrency: number;
+  skip: (a: Action) => boolean;
+  progress: (p: ApplyProgress) => void;
+  /**
+   * The target as read for this plan. Creates skip their look-ups (the read found no such account)
+   * and membership writes skip re-reading members and groups it holds or that this run created.
+   */
+  read?: KnownState;
+}
+
+export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: ApplyOptions): Promise<ApplyResult> {
   const applied = Object.fromEntries(['createGroup', 'create', 'update', 'enable', 'addMember', 'removeMember', 'disable', 'delete'].map((op) => [op, 0])) as Record<ActionOp, number>;
-  const failures = new Map<string, string>();
+  const failures = new Map<string, ApplyFailure>();
   const fail = (employeeId: string, err: unknown) => {
-    if (!failures.has(employeeId)) failures.set(employeeId, err instanceof Error ? err.message : String(err));
+    if (!failures.has(employeeId)) failures.set(employeeId, { employeeId, error: err instanceof Error ? err.message : String(err), retryable: isRetryable(err) });
   };
   const limit = pLimit(opts.concurrency);
   const live = (p: IdentityPlan) => !failures.has(p.employeeId);
   const actionsOf = (p: IdentityPlan, ops: (op: ActionOp) => boolean) => p.actions.filter((a) => ops(a.op) && !opts.skip(a));
+  const known: KnownState | undefined = opts.read && { accounts: new Map(opts.read.accounts), groups: opts.read.groups };
+  const applyOne = (a: Action) => applyAction(connector, a, known ? { absentInRead: true, created: (account: ActualAccount) => (known.accounts as Map<string, ActualAccount>).set(account.userName, account) } : {});
 
   // Accounts, one identity at a time each, many identities at once.
   let done = 0;
@@ -40,7 +63,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   await Promise.all(withAccounts.map((p) => limit(async () => {
     try {
       for (const a of actionsOf(p, (op) => ACCOUNT_OPS.has(op))) {
-        await applyAction(connector, a);
+        await applyOne(a);
         applied[a.op] += 1;
       }
     } catch (err) {
@@ -62,8 +85,8 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     done = 0;
     await Promise.all(batches.map(({ group, batch }) => limit(async () => {
       try {
-        if (op === 'addMember') await connector.addMembers(group, batch.map((m) => m.userName));
-        else await connector.removeMembers(group, batch.map((m) => m.userName));
+        if (op === 'addMember') await connector.addMembers(group, batch.map((m) => m.userName), known);
+        else await connector.removeMembers(group, batch.map((m) => m.userName), known);
         applied[op] += batch.length;
       } catch {
         for (const m of batch) {
@@ -94,7 +117,12 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     opts.progress({ phase: 'disabling', done: ++done, of: destructive.length });
   })));
 
-  return { applied, failures: [...failures.entries()].map(([employeeId, error]) => ({ employeeId, error })) };
+  return { applied, failures: [...failures.values()] };
+}
+
+/** The connectors mark what a retry cannot fix as non-retryable; anything else is worth another try, as Temporal itself assumes. */
+function isRetryable(err: unknown): boolean {
+  return !(err instanceof ApplicationFailure && err.nonRetryable);
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
-import type { DesiredAccount, SourceIdentity } from '../domain/types';
+import type { ActualAccount, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { LifecyclePolicy } from '../domain/config';
 import type { Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';
@@ -45,6 +45,11 @@ export interface ProvisionResult {
   target: string;
   plan: AccountPlan;
   applied: AppliedAction[];
+  /**
+   * Groups the plan needs that do not exist yet. Nothing was applied: the workflow has them created
+   * in their one place (workflows/managed-group.ts) and provisions again.
+   */
+  groupsToCreate?: string[];
 }
 
 export interface VerifyResult {
@@ -127,9 +132,16 @@ export function identityActivities(runtime: Runtime) {
       const plan = await planFor(input);
       const applied: AppliedAction[] = [];
       if (input.dryRun) return { target: input.target, plan, applied };
+      const groupsToCreate = plan.actions.flatMap((a) => (a.op === 'createGroup' ? [a.group] : []));
+      if (groupsToCreate.length > 0) return { target: input.target, plan, applied, groupsToCreate };
       const c = connector(input.target);
       for (const action of plan.actions) applied.push(await applyAction(c, action));
       return { target: input.target, plan, applied };
+    },
+
+    /** Looks, then creates if missing: only ever run by a group's own workflow, so never twice at once. */
+    async ensureGroup(input: { target: string; group: string }): Promise<void> {
+      await connector(input.target).createGroup(input.group);
     },
 
     /** verify: read back and plan again; anything still to do is a difference. */
@@ -140,14 +152,19 @@ export function identityActivities(runtime: Runtime) {
   };
 }
 
-export async function applyAction(c: TargetConnector, action: Action): Promise<AppliedAction> {
+/**
+ * `absentInRead`: the caller read the whole target in this run and the plan's creates rest on that
+ * read. `created` receives the new account (kept out of the result, which goes into history).
+ */
+export async function applyAction(c: TargetConnector, action: Action, opts: { absentInRead?: boolean; created?: (account: ActualAccount) => void } = {}): Promise<AppliedAction> {
   const done = (detail?: unknown, group?: string): AppliedAction => ({ op: action.op, userName: action.userName, ...(group ? { group } : {}), ...(detail ? { detail } : {}) });
   switch (action.op) {
     case 'createGroup':
       await c.createGroup(action.group);
       return done(undefined, action.group);
     case 'create': {
-      const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes, adopt: action.adopt });
+      const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes, adopt: action.adopt, ...(opts.absentInRead ? { absentInRead: true } : {}) });
+      opts.created?.(account);
       return done({ accountId: account.id });
     }
     case 'update':

@@ -3,10 +3,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
+import pLimit from 'p-limit';
+import { managedGroupWorkflow, managedGroupWorkflowId } from '../workflows/managed-group';
 import { readIdentitiesInActivity } from './graph/listing';
-import { applyIdentityPlans } from './apply-plan';
-import { applyAction } from './identity';
+import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
 import type { Runtime } from './runtime';
+import type { KnownState } from './targets/connector';
 
 /**
  * The full sync for one target, as one activity: read the source and the target, plan, apply in
@@ -39,11 +41,14 @@ export interface ReconcileTargetResult {
    */
   drift: { count: number; sample: string[] };
   findings: { count: number; sample: string[] };
-  failures: { count: number; sample: { employeeId: string; error: string }[] };
+  /** `retryable` of them failed on something a later attempt can fix (throttling, 5xx, a lost answer). */
+  failures: { count: number; retryable: number; sample: ApplyFailure[] };
   skipped: { count: number; sample: string[] };
   /** A bounded part of the plan, for `idflow reconcile --dry-run` and the UI. */
   planSample: string[];
   verify: { checked: boolean; remaining: number };
+  /** How many times the target was reconciled in this run: more than 1 when transient failures were retried. */
+  rounds?: number;
   reads: { sourcePages: number; targetCalls: number };
   durationMs: number;
 }
@@ -60,7 +65,7 @@ export function reconcileActivities(runtime: Runtime) {
   };
 
   /** Reads both sides and plans: the code path shared by `idflow plan`, dry runs and real runs. */
-  async function planLive(name: string, options: { resume?: boolean } = {}): Promise<{ plan: TargetPlan; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
+  async function planLive(name: string, options: { resume?: boolean } = {}): Promise<{ plan: TargetPlan; read: KnownState; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
     const { target, connector } = compiled(name);
     // Heartbeats each page, so a retry after a worker crash resumes the listing instead of starting over.
     const listing = await readIdentitiesInActivity(runtime.source, runtime.select, { resume: options.resume ?? true });
@@ -68,7 +73,8 @@ export function reconcileActivities(runtime: Runtime) {
     const state = await connector.readState();
     heartbeat({ phase: 'planning', identities: identities.length, accounts: state.accounts.length });
     const plan = planTarget({ target, identities, state: { accounts: state.accounts, groups: state.groups.map((g) => g.name) }, maxGroupsPerUser: connector.maxGroupsPerUser });
-    return { plan, identities: identities.length, owned: state.accounts.length, sourcePages, targetCalls: state.calls };
+    const read: KnownState = { accounts: new Map(state.accounts.map((a) => [a.userName, a])), groups: new Map(state.groups.map((g) => [g.name, g])) };
+    return { plan, read, identities: identities.length, owned: state.accounts.length, sourcePages, targetCalls: state.calls };
   }
 
   return {
@@ -93,12 +99,12 @@ export function reconcileActivities(runtime: Runtime) {
     async reconcileTarget(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
       const started = Date.now();
       const { connector } = compiled(input.target);
-      const { plan, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
+      const { plan, read, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
       const guardConfig = compiled(input.target).target.config.deletionGuard;
       const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
       const skip = new Set(input.skipEmployeeIds ?? []);
       const applied = countActions([]);
-      const failures: { employeeId: string; error: string }[] = [];
+      const failures: ApplyFailure[] = [];
       const skipped: string[] = [];
       const work: IdentityPlan[] = [];
       for (const p of plan.identities) {
@@ -108,14 +114,16 @@ export function reconcileActivities(runtime: Runtime) {
       }
 
       if (!input.dryRun) {
-        for (const action of plan.groups) {
-          await applyAction(connector, action);
-          applied[action.op] += 1;
-        }
+        const groups = plan.groups.flatMap((a) => (a.op === 'createGroup' ? [a.group] : []));
+        await createGroupsInTheirPlace(input.target, groups, () => {
+          applied.createGroup += 1;
+          heartbeat({ phase: 'creating groups', done: applied.createGroup, of: groups.length });
+        });
         const result = await applyIdentityPlans(connector, work, {
           concurrency: CONCURRENCY,
           skip: (a) => guard.triggered && isDestructive(a),
           progress: (p) => heartbeat(p),
+          read,
         });
         for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
         failures.push(...result.failures);
@@ -142,7 +150,7 @@ export function reconcileActivities(runtime: Runtime) {
         guard,
         drift: { count: drift.length, sample: drift.slice(0, SAMPLE).map(describe) },
         findings: { count: findings.length, sample: findings.slice(0, SAMPLE) },
-        failures: { count: failures.length, sample: failures.slice(0, SAMPLE) },
+        failures: { count: failures.length, retryable: failures.filter((f) => f.retryable).length, sample: failures.slice(0, SAMPLE) },
         skipped: { count: skipped.length, sample: skipped.slice(0, SAMPLE) },
         planSample: actions.slice(0, SAMPLE * 4).map(describe),
         verify,
@@ -151,6 +159,19 @@ export function reconcileActivities(runtime: Runtime) {
       };
     },
   };
+}
+
+/**
+ * Through each group's own workflow (workflows/managed-group.ts), joining a run already under way,
+ * so a joiner's workflow creating the same group at the same moment never makes a second one.
+ */
+async function createGroupsInTheirPlace(target: string, groups: readonly string[], created: () => void): Promise<void> {
+  const { client, info } = Context.current();
+  const limit = pLimit(CONCURRENCY);
+  await Promise.all(groups.map((group) => limit(async () => {
+    await client.workflow.execute(managedGroupWorkflow, { workflowId: managedGroupWorkflowId(target, group), taskQueue: info.taskQueue, args: [{ target, group }], workflowIdConflictPolicy: 'USE_EXISTING' });
+    created();
+  })));
 }
 
 export function describe(action: Action): string {

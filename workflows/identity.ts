@@ -6,6 +6,7 @@ import type { ProvisionResult, TransformMode, VerifyResult } from '../activities
 import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
+import { ensureManagedGroups } from './managed-group';
 import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attributes';
 
 /**
@@ -188,7 +189,11 @@ async function runEvent(employeeId: string, eventId: string, type: EventOutcome[
       decisions.map(async (decision): Promise<TargetOutcome> => {
         const input = { target: decision.target, employeeId, decision };
         try {
-          const result: ProvisionResult = await provisionAccount(input);
+          let result: ProvisionResult = await provisionAccount(input);
+          if (result.groupsToCreate?.length) {
+            await ensureManagedGroups(decision.target, result.groupsToCreate);
+            result = await provisionAccount(input);
+          }
           const verified = await verifyUntilConsistent(input);
           return {
             target: decision.target,

@@ -1,3 +1,4 @@
 export * from './identity';
 export * from './reconcile';
 export * from './delta-sync';
+export * from './managed-group';

@@ -1,7 +1,7 @@
-import { condition, defineQuery, defineUpdate, proxyActivities, setHandler, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, defineQuery, defineUpdate, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { IdflowActivities } from '../activities';
-import type { ReconcileTargetResult } from '../activities/reconcile';
+import type { ReconcileTargetInput, ReconcileTargetResult } from '../activities/reconcile';
 import { IdflowAwaitingApproval, IdflowOutcome, IdflowTargets } from './search-attributes';
 
 /**
@@ -45,6 +45,13 @@ const { reconcileTarget, enabledTargets, identitiesInFlight } = proxyActivities<
   retry: { initialInterval: '5s', maximumInterval: '2 minutes', maximumAttempts: 5 },
 });
 
+/**
+ * Identities that failed on something transient (throttling past the connector's own retries, a
+ * 5xx, a lost answer) get more rounds: each plans afresh, so it does only what is still missing.
+ */
+const RETRY_ROUNDS = 3;
+const FIRST_RETRY_DELAY_MS = 5_000;
+
 export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileResult> {
   const dryRun = input.dryRun ?? false;
   const progress: ReconcileProgress = { phase: 'planning', dryRun, results: [], held: [], decision: null };
@@ -66,7 +73,7 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
   const skipEmployeeIds = dryRun ? [] : await identitiesInFlight();
   progress.phase = dryRun ? 'planning' : 'applying';
   memo(progress);
-  progress.results = await Promise.all(targets.map((target) => reconcileTarget({ target, dryRun, skipEmployeeIds })));
+  progress.results = await Promise.all(targets.map((target) => reconcileUntilSettled({ target, dryRun, skipEmployeeIds })));
   progress.held = progress.results.filter((r) => r.guard.triggered).map((r) => ({ target: r.target, count: r.guard.held, reason: r.guard.reason }));
 
   if (!dryRun && progress.held.length > 0) {
@@ -79,7 +86,7 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
     if (progress.decision!.approved) {
       progress.phase = 'applying approved';
       memo(progress);
-      const approved = await Promise.all(progress.held.map((h) => reconcileTarget({ target: h.target, dryRun: false, approvedDestructive: h.count, skipEmployeeIds })));
+      const approved = await Promise.all(progress.held.map((h) => reconcileUntilSettled({ target: h.target, dryRun: false, approvedDestructive: h.count, skipEmployeeIds })));
       progress.results = progress.results.map((r) => approved.find((a) => a.target === r.target) ?? r);
     }
   }
@@ -90,6 +97,23 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
   upsertSearchAttributes([{ key: IdflowOutcome, value: dryRun ? 'planned' : failed ? 'failed' : held ? 'held' : 'reconciled' }]);
   memo(progress);
   return { ...progress, summary: summarize(progress) };
+}
+
+async function reconcileUntilSettled(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
+  let result = await reconcileTarget(input);
+  // `retryable` is absent from results recorded before it existed: those runs took no extra rounds.
+  for (let round = 1; !input.dryRun && (result.failures.retryable ?? 0) > 0 && round <= RETRY_ROUNDS; round++) {
+    await sleep(FIRST_RETRY_DELAY_MS * 2 ** (round - 1));
+    result = followedBy(result, await reconcileTarget(input));
+  }
+  return result;
+}
+
+/** One target's outcome over several rounds: what the first found, what all applied, what the last left. */
+function followedBy(first: ReconcileTargetResult, next: ReconcileTargetResult): ReconcileTargetResult {
+  const applied = { ...first.applied };
+  for (const [op, n] of Object.entries(next.applied) as [keyof typeof applied, number][]) applied[op] = (applied[op] ?? 0) + n;
+  return { ...first, applied, rounds: (first.rounds ?? 1) + 1, guard: next.guard, failures: next.failures, skipped: next.skipped, verify: next.verify, durationMs: first.durationMs + next.durationMs };
 }
 
 function memo(progress: ReconcileProgress): void {

@@ -39,9 +39,24 @@ export interface TargetConnector {
   createGroup(name: string): Promise<void>;
   addMember(userName: string, group: string): Promise<void>;
   removeMember(userName: string, group: string): Promise<void>;
-  /** Batched forms of addMember/removeMember for one group (SCIM: one PATCH per batch). */
-  addMembers(group: string, userNames: readonly string[]): Promise<void>;
-  removeMembers(group: string, userNames: readonly string[]): Promise<void>;
+  /**
+   * Batched forms of addMember/removeMember for one group (SCIM: one PATCH per batch). With `known`,
+   * members and the group found there are not read again (see KnownState).
+   */
+  addMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void>;
+  removeMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void>;
+}
+
+/**
+ * What the caller read (readState) or wrote (createAccount's answers) in this same run. A reconcile
+ * passes it to the batched membership writes, so a cold reconcile does not read every member again
+ * (at 10,000 identities, over half of all IAM calls). Ownership was proven by that read, minutes ago
+ * at most; anything not in it is read and checked at the point of change as usual.
+ */
+export interface KnownState {
+  accounts: ReadonlyMap<string, ActualAccount>;
+  /** Groups by name, as readState returned them. */
+  groups: ReadonlyMap<string, ActualGroup>;
 }
 
 /** A target's actual state as far as idflow is concerned. */
@@ -57,6 +72,12 @@ export interface TargetState {
 }
 
 export interface CreateAccountInput {
+  /**
+   * The caller read every account the target holds in this run and found none for this identity,
+   * so the look-ups before the create can be skipped; a conflict answer still covers one created
+   * meanwhile (the target's userName uniqueness decides).
+   */
+  absentInRead?: boolean;
   /**
    * When an account with this name exists that nobody has marked as theirs (no idflow marker, no
    * externalId), take it over instead of failing: config `unmatched: adopt`.

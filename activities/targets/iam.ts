@@ -53,7 +53,7 @@ import { type IamTargetConfig, managedGroups } from '../../domain/config';
 import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from '../../domain/iam-names';
 import type { AttributeChange } from '../../domain/plan';
 import type { ActualAccount, ActualGroup } from '../../domain/types';
-import { type CreateAccountInput, type DeleteRecord, type DisableRecord, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
+import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
 
 /** How long the index of user names behind the case-insensitive clash check is trusted. */
 const NAME_INDEX_TTL_MS = 60_000;
@@ -509,14 +509,17 @@ export class IamConnector implements TargetConnector {
     await this.removeMembers(group, [userName]);
   }
 
-  /** IAM has no batch call: one AddUserToGroup per user not yet a member, after the group limit check. */
-  async addMembers(group: string, userNames: readonly string[]): Promise<void> {
-    const g = await this.getGroup(group);
-    if (!g) throw ApplicationFailure.nonRetryable(`IAM group ${group} does not exist`, TARGET_FAILURE.missingGroup);
-    this.checkGroupPath(g);
+  /**
+   * IAM has no batch call: one AddUserToGroup per user not yet a member, after the group limit check.
+   * A member in `known` is neither re-read nor re-listed: its groups and ownership come from there.
+   */
+  async addMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
+    await this.requireOwnedGroup(group, known, true);
     for (const userName of userNames) {
-      await this.requireOwned(userName).catch(goneAsNotFound);
-      const current = await this.groupsOf(userName);
+      const account = known?.accounts.get(userName);
+      if (account && !account.owned) throw this.notOwned(userName);
+      if (!account) await this.requireOwned(userName).catch(goneAsNotFound);
+      const current = account ? account.groups : await this.groupsOf(userName);
       if (current.includes(group)) continue;
       if (current.length >= IAM_MAX_GROUPS_PER_USER) {
         throw ApplicationFailure.nonRetryable(`IAM user ${userName} is already in ${current.length} groups, IAM's limit; not added to ${group}`, TARGET_FAILURE.tooManyGroups);
@@ -525,14 +528,26 @@ export class IamConnector implements TargetConnector {
     }
   }
 
-  async removeMembers(group: string, userNames: readonly string[]): Promise<void> {
-    const g = await this.getGroup(group);
-    if (!g) return;
-    this.checkGroupPath(g);
+  async removeMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
+    if (!(await this.requireOwnedGroup(group, known, false))) return;
     for (const userName of userNames) {
-      if (!(await this.requireOwned(userName).catch(goneAsNull))) continue;
+      const account = known?.accounts.get(userName);
+      if (account && !account.owned) throw this.notOwned(userName);
+      if (!account && !(await this.requireOwned(userName).catch(goneAsNull))) continue;
       await this.ignoring('NoSuchEntity', new RemoveUserFromGroupCommand({ UserName: userName, GroupName: group }), `RemoveUserFromGroup ${userName} ${group}`);
     }
+  }
+
+  /** The group exists under idflow's path; false when it is gone and `mustExist` is off. */
+  private async requireOwnedGroup(group: string, known: KnownState | undefined, mustExist: boolean): Promise<boolean> {
+    if (known?.groups.get(group)?.owned) return true;
+    const g = await this.getGroup(group);
+    if (!g) {
+      if (!mustExist) return false;
+      throw ApplicationFailure.nonRetryable(`IAM group ${group} does not exist`, TARGET_FAILURE.missingGroup);
+    }
+    this.checkGroupPath(g);
+    return true;
   }
 
   // ---------------------------------------------------------------- helpers
@@ -584,10 +599,12 @@ export class IamConnector implements TargetConnector {
     const user = await this.getUser(userName);
     if (!user) throw new GoneError(userName);
     const tags = tagMap(user.Tags);
-    if (!this.owns(user.Path, tags)) {
-      throw ApplicationFailure.nonRetryable(`IAM user ${userName} is not owned by idflow instance "${this.instance}"; refusing to modify it`, TARGET_FAILURE.notOwned);
-    }
+    if (!this.owns(user.Path, tags)) throw this.notOwned(userName);
     return { user, tags };
+  }
+
+  private notOwned(userName: string): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(`IAM user ${userName} is not owned by idflow instance "${this.instance}"; refusing to modify it`, TARGET_FAILURE.notOwned);
   }
 
   private async hasLoginProfile(userName: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups, type ScimTargetConfig } from '../../domain/config';
 import type { AttributeChange } from '../../domain/plan';
 import type { ActualAccount, ActualGroup } from '../../domain/types';
-import { type CreateAccountInput, type DeleteRecord, type DisableRecord, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
+import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
 import {
   checkScimAttributePaths,
   fromScimUser,
@@ -21,7 +21,7 @@ export interface ScimConnectorOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** The fetch to use (default the global one); tests wrap it to record the wire. */
   fetch?: typeof fetch;
-  /** `count` per list request (default 100, never above the server's filter.maxResults). */
+  /** `count` per list request (default 1000, never above the server's filter.maxResults). */
   pageSize?: number;
   /** Members per group PATCH (default 50). */
   memberBatchSize?: number;
@@ -90,7 +90,8 @@ export class ScimConnector implements TargetConnector {
     this.managed = new Set(managedGroups(config));
     this.env = options.env ?? process.env;
     this.doFetch = options.fetch ?? ((...args) => fetch(...args));
-    this.pageSize = Math.max(1, options.pageSize ?? 100);
+    // Large pages: a listing's cost is mostly per request (a no-op reconcile is one listing).
+    this.pageSize = Math.max(1, options.pageSize ?? 1000);
     this.memberBatchSize = Math.max(1, options.memberBatchSize ?? 50);
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 4);
@@ -157,7 +158,7 @@ export class ScimConnector implements TargetConnector {
     const problems = checkScimAttributePaths(Object.keys(input.attributes));
     if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${input.userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
     const externalId = this.prefix + input.externalId;
-    let existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
+    let existing = input.absentInRead ? null : ((await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId)));
     if (!existing) {
       const reply = await this.request('POST', '/Users', { body: toScimUser(input.userName, externalId, input.enabled, input.attributes), accept: [409] });
       if (reply.status !== 409) return this.toActual(reply.body as ScimResource, []);
@@ -246,31 +247,45 @@ export class ScimConnector implements TargetConnector {
   /**
    * PATCH add members, `memberBatchSize` per request. Adding a member twice is a no-op (RFC 7644
    * §3.5.2.1), so a retry is safe. No If-Match: value-level adds and removes cannot lose an update.
+   * Members and the group found in `known` are not read again.
    */
-  async addMembers(group: string, userNames: readonly string[]): Promise<void> {
-    const g = await this.findGroup(group);
-    if (!g) throw ApplicationFailure.nonRetryable(`SCIM group ${group} does not exist`, TARGET_FAILURE.missingGroup);
-    this.checkGroupOwned(g);
+  async addMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
+    const groupId = await this.ownedGroupId(group, known);
+    if (!groupId) throw ApplicationFailure.nonRetryable(`SCIM group ${group} does not exist`, TARGET_FAILURE.missingGroup);
     const ids: string[] = [];
-    for (const userName of userNames) {
-      const user = await this.requireOwned(userName).catch(goneAsNotFound);
-      ids.push(user.id!);
-    }
+    for (const userName of userNames) ids.push(await this.ownedUserId(userName, known, true) as string);
     for (const batch of chunks(ids, this.memberBatchSize)) {
-      await this.patchGroup(g.id!, [{ op: 'add', path: 'members', value: batch.map((value) => ({ value })) }]);
+      await this.patchGroup(groupId, [{ op: 'add', path: 'members', value: batch.map((value) => ({ value })) }]);
     }
   }
 
-  async removeMembers(group: string, userNames: readonly string[]): Promise<void> {
-    const g = await this.findGroup(group);
-    if (!g) return;
-    this.checkGroupOwned(g);
+  async removeMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
+    const groupId = await this.ownedGroupId(group, known);
+    if (!groupId) return;
     const ids: string[] = [];
     for (const userName of userNames) {
-      const user = await this.requireOwned(userName).catch(goneAsNull);
-      if (user) ids.push(user.id!);
+      const id = await this.ownedUserId(userName, known, false);
+      if (id) ids.push(id);
     }
-    for (const batch of chunks(ids, this.memberBatchSize)) await this.removeFromGroup(g.id!, batch);
+    for (const batch of chunks(ids, this.memberBatchSize)) await this.removeFromGroup(groupId, batch);
+  }
+
+  private async ownedGroupId(group: string, known: KnownState | undefined): Promise<string | null> {
+    const k = known?.groups.get(group);
+    if (k?.owned) return k.id;
+    const g = await this.findGroup(group);
+    if (!g) return null;
+    this.checkGroupOwned(g);
+    return g.id!;
+  }
+
+  /** The user's id, read (and its ownership checked) unless `known` has it; null when gone and `mustExist` is off. */
+  private async ownedUserId(userName: string, known: KnownState | undefined, mustExist: boolean): Promise<string | null> {
+    const k = known?.accounts.get(userName);
+    if (k && !k.owned) throw this.notOwned(userName);
+    if (k) return k.id;
+    const user = await this.requireOwned(userName).catch(mustExist ? goneAsNotFound : goneAsNull);
+    return user ? user.id! : null;
   }
 
   // ---------------------------------------------------------------- helpers: ownership
@@ -321,10 +336,12 @@ export class ScimConnector implements TargetConnector {
   private async requireOwned(userName: string): Promise<ScimResource> {
     const user = await this.findUser(userName);
     if (!user) throw new GoneError(userName);
-    if (!this.ownsUser(user)) {
-      throw ApplicationFailure.nonRetryable(`SCIM user ${userName} is not owned by idflow instance "${this.instance}"; refusing to modify it`, TARGET_FAILURE.notOwned);
-    }
+    if (!this.ownsUser(user)) throw this.notOwned(userName);
     return user;
+  }
+
+  private notOwned(userName: string): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(`SCIM user ${userName} is not owned by idflow instance "${this.instance}"; refusing to modify it`, TARGET_FAILURE.notOwned);
   }
 
   // ---------------------------------------------------------------- helpers: resources

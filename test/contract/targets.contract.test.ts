@@ -172,6 +172,49 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     expect(missing).toMatchObject({ type: 'Target.missingGroup', nonRetryable: true });
   });
 
+  test('batched membership writes given the run\'s read: no member or group is read again; one the read saw as not owned is refused', async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    for (const n of ['alice', 'bob']) await m.connector.createAccount(input(n));
+    const state = await m.connector.readState();
+    const known = { accounts: new Map(state.accounts.map((a) => [a.userName, a])), groups: new Map(state.groups.map((g) => [g.name, g])) };
+    m.clear();
+    await m.connector.addMembers(h.group('eng'), [h.user('alice'), h.user('bob')], known);
+    expect(m.reads()).toBe(0);
+    expect(m.writes().length).toBeGreaterThan(0);
+    expect((await m.connector.readState()).accounts.map((a) => [a.userName, a.groups])).toEqual(['alice', 'bob'].map((n) => [h.user(n), [h.group('eng')]]));
+    m.clear();
+    await m.connector.removeMembers(h.group('eng'), [h.user('alice')], known);
+    expect(m.reads()).toBe(0);
+    expect((await m.connector.findAccount(h.user('alice')))!.groups).toEqual([]);
+
+    // A member the read did not see is read and checked at the point of change, as without `known`.
+    const name = h.user('mallory');
+    await h.createUnowned(name);
+    const before = await h.snapshot(name);
+    m.clear();
+    expect(await failure(m.connector.addMembers(h.group('eng'), [name], known))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    const seenUnowned = { ...known, accounts: new Map([[name, { ...(await m.connector.findAccount(name))!, owned: false }]]) };
+    expect(await failure(m.connector.addMembers(h.group('eng'), [name], seenUnowned))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(m.writes()).toEqual([]);
+    expect(await h.snapshot(name)).toEqual(before);
+  });
+
+  test('create told the run\'s read found no such account: no look-up before the create, and a conflict still refuses an account that is not ours', async () => {
+    const m = h.make();
+    m.clear();
+    await m.connector.createAccount({ ...input('alice'), absentInRead: true });
+    expect(await h.accountsNamed(h.user('alice'))).toBe(1);
+    const name = h.user('mallory');
+    await h.createUnowned(name);
+    const before = await h.snapshot(name);
+    m.clear();
+    const f = await failure(m.connector.createAccount({ ...input('mallory'), userName: name, absentInRead: true }));
+    expect(f).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(await h.snapshot(name)).toEqual(before);
+    expect(await h.accountsNamed(name)).toBe(1);
+  });
+
   test('adoption (config unmatched: adopt) takes over an unmarked account, never one marked by someone else', async () => {
     const m = h.make();
     const name = h.user('hank');

@@ -358,11 +358,11 @@ describe('throttling and errors', () => {
     for (const name of Object.keys(want.app)) expect({ name, times: creates[`POST /Users ${name}`] }).toEqual({ name, times: 1 });
   }, 180_000);
 
-  // The race is set up and run as an ordinary test, so a broken set-up is never mistaken for the
-  // known weakness; only the end state below is `test.failing`.
+  // The race is set up and run as an ordinary test, so a broken set-up is never mistaken for a
+  // failure of the end state checked after it.
   let race: { people: string[]; expected: ExpectedAccounts } | null = null;
 
-  test('two joiners who both need a SCIM group that does not exist yet, their creates released together: both are provisioned', async () => {
+  test('two joiners who both need a SCIM group that does not exist yet, while its create is held up at the server: both are provisioned', async () => {
     const random = rngFor('group race');
     await faults.reset();
     clearLedgers(worker.iam, worker.scim);
@@ -371,19 +371,19 @@ describe('throttling and errors', () => {
     const engineers = app.identities.filter((i) => i.actions.some((a) => a.op === 'addMember' && a.group === 'app-engineering')).map((i) => i.employeeId);
     const people = pickMany(random, engineers.filter((e) => candidates(plans).includes(e)), 2);
     log(`group race: ${people.join(', ')}`);
-    // Both writers have looked and found no group; the proxy lets their POSTs reach the server together.
-    worker.scim.addFault({ kind: 'hold', holdFor: 2, count: 2, durationMs: 20_000, match: (r) => r.keys[0] === 'POST /Groups app-engineering' });
+    // Both writers find no group. A second create, if one were sent while the first is held, would
+    // release both together: the race that used to leave twins.
+    worker.scim.addFault({ kind: 'hold', holdFor: 2, count: 2, durationMs: 5_000, match: (r) => r.keys[0] === 'POST /Groups app-engineering' });
     const sent = await sendEvents(faults, 'faults', people.map((employeeId, i) => ({ type: 'joiner', employeeId, eventId: `group-race-${SEED}-${i}` })));
     worker.scim.clearFaults();
     expect({ status: sent.status, stderr: sent.stderr }).toEqual({ status: 0, stderr: '' });
     expectProvisioned(sent.outcomes, people.length);
-    expect(faultCounts(worker.scim)).toEqual({ hold: 2 });
     race = { people, expected: only(expected, people) };
   }, 120_000);
 
-  // Known weakness (docs/resilience.md, "SCIM group creation race"): twins are now deleted so one group remains, but two creates still happen; remove `.failing` once groups are created in one place.
-  test.failing('… and the group was created once', async () => {
+  test('… and the group was created once, by its own workflow', async () => {
     expect(race).not.toBeNull();
+    expect(faultCounts(worker.scim)).toEqual({ hold: 1 });
     await expectFinalStateEqualsPlan(faults, race!.expected, [worker.iam, worker.scim], race!.people);
   });
 
@@ -453,9 +453,9 @@ describe('retryable target errors in a reconcile', () => {
     lost = { result, expected };
   }, 120_000);
 
-  // Known weakness (docs/resilience.md, "a reconcile gives up on retryable errors"): remove `.failing` once fixed.
-  test.failing('… and leaves no identity unfinished until the next scheduled reconcile', async () => {
+  test('… and, retrying what failed transiently in a later round, leaves no identity unfinished', async () => {
     expect(lost).not.toBeNull();
+    expect(lost!.result.results.find((r) => r.target === 'app')!.rounds).toBe(2);
     expectReconciled(lost!.result);
     await expectFinalStateEqualsPlan(faults, lost!.expected, [worker.iam, worker.scim]);
   });

@@ -1,0 +1,52 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { executeChild, ParentClosePolicy, proxyActivities, sleep } from '@temporalio/workflow';
+import type { IdflowActivities } from '../activities';
+
+/**
+ * The one place a managed group is created. Its workflow id is unique per target and group, and
+ * Temporal runs at most one execution per id, so concurrent joiners (on any number of workers)
+ * and reconciles never send two creates for one group: SCIM would keep both, as displayName is not
+ * unique there. Each run looks before it creates, so running it again is harmless.
+ */
+
+export interface ManagedGroupInput {
+  target: string;
+  group: string;
+}
+
+const { ensureGroup } = proxyActivities<IdflowActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+});
+
+export async function managedGroupWorkflow(input: ManagedGroupInput): Promise<void> {
+  await ensureGroup(input);
+}
+
+/** Target names cannot contain ':' (config), so the id is unambiguous. */
+export function managedGroupWorkflowId(target: string, group: string): string {
+  return `group:${target}:${group}`;
+}
+
+/** From a workflow: every group exists once this returns, each created by its own managed-group run. */
+export async function ensureManagedGroups(target: string, groups: readonly string[]): Promise<void> {
+  await Promise.all(groups.map((group) => ensureManagedGroup(target, group)));
+}
+
+async function ensureManagedGroup(target: string, group: string): Promise<void> {
+  for (;;) {
+    try {
+      await executeChild(managedGroupWorkflow, {
+        workflowId: managedGroupWorkflowId(target, group),
+        args: [{ target, group }],
+        // A create under way finishes even if this workflow is terminated meanwhile.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      return;
+    } catch (err) {
+      // Another writer's run is creating it; a run started after that one finds the group and stops.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      await sleep('1 second');
+    }
+  }
+}
