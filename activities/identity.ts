@@ -3,6 +3,8 @@ import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
 import type { ActualAccount, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { LifecyclePolicy } from '../domain/config';
+import type { GroupToCreate } from '../workflows/managed-group';
+import { managedGroupWorkflowId } from './managed-group-id';
 import type { Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';
 
@@ -49,7 +51,7 @@ export interface ProvisionResult {
    * Groups the plan needs that do not exist yet. Nothing was applied: the workflow has them created
    * in their one place (workflows/managed-group.ts) and provisions again.
    */
-  groupsToCreate?: string[];
+  groupsToCreate?: GroupToCreate[];
 }
 
 export interface VerifyResult {
@@ -75,6 +77,10 @@ export function identityActivities(runtime: Runtime) {
     }
     const actual = decision.userName ? await c.findAccount(decision.userName) : decision.sourceId ? await c.findAccountByExternalId(decision.sourceId) : null;
     const wanted = decision.desired?.groups ?? [];
+    // A group the account is already in exists; only the others need a look (most events: none).
+    const joined = wanted.filter((g) => actual?.groups.includes(g));
+    const toCheck = wanted.filter((g) => !joined.includes(g));
+    const existingGroups = new Set([...joined, ...(await c.existingGroups(toCheck))]);
     return planAccount({
       target: input.target,
       employeeId: input.employeeId,
@@ -83,7 +89,7 @@ export function identityActivities(runtime: Runtime) {
       onAbsent: decision.absentPolicy ?? target.config.onLeaveScope,
       actual,
       managedGroups: target.managedGroups,
-      existingGroups: await c.existingGroups(wanted),
+      existingGroups,
       createMissingGroups: target.config.groups.createMissing,
       maxGroupsPerUser: c.maxGroupsPerUser,
       adoptUnmatched: target.config.unmatched === 'adopt',
@@ -132,7 +138,7 @@ export function identityActivities(runtime: Runtime) {
       const plan = await planFor(input);
       const applied: AppliedAction[] = [];
       if (input.dryRun) return { target: input.target, plan, applied };
-      const groupsToCreate = plan.actions.flatMap((a) => (a.op === 'createGroup' ? [a.group] : []));
+      const groupsToCreate = plan.actions.flatMap((a) => (a.op === 'createGroup' ? [{ group: a.group, workflowId: managedGroupWorkflowId(input.target, a.group) }] : []));
       if (groupsToCreate.length > 0) return { target: input.target, plan, applied, groupsToCreate };
       const c = connector(input.target);
       for (const action of plan.actions) applied.push(await applyAction(c, action));

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import type { StackInfo } from '../devstack/stack-file';
+import { SimulatorClient } from '../simulator/admin-client';
 
 /** The Entra ID simulator's Graph and admin API over HTTPS with its CA: arranging data and reading its request log. */
 
@@ -26,20 +25,9 @@ export interface GraphCalls {
   partial: boolean;
 }
 
-export class EntraAdmin {
-  private token: string | null = null;
-  private readonly ca: Buffer;
-  private readonly agent: Agent;
-
-  constructor(private readonly graph: StackInfo['graph']) {
-    this.ca = readFileSync(graph.caFile);
-    this.agent = new Agent({ keepAlive: true, ca: this.ca });
-  }
-
-  async call<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const res = await this.send(method, path, { ...headers, authorization: `Bearer ${await this.accessToken()}` }, body === undefined ? undefined : JSON.stringify(body), 'application/json');
-    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${res.body.slice(0, 300)}`);
-    return (res.body ? JSON.parse(res.body) : undefined) as T;
+export class EntraAdmin extends SimulatorClient {
+  constructor(graph: StackInfo['graph']) {
+    super(graph, { keepAlive: true });
   }
 
   /** Users by employee id (Graph allows at most 15 values in one `in`). */
@@ -85,33 +73,6 @@ export class EntraAdmin {
       byKind: [...kinds].map(([kind, e]) => ({ kind, count: e.count, meanMs: Math.round((e.ms / e.count) * 10) / 10 })).sort((a, b) => b.count - a.count),
       partial,
     };
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-
-  private async accessToken(): Promise<string> {
-    if (this.token) return this.token;
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: this.graph.clientId, client_secret: this.graph.clientSecret, scope: 'https://graph.microsoft.com/.default' });
-    const res = await this.send('POST', `/${this.graph.tenantId}/oauth2/v2.0/token`, {}, form.toString(), 'application/x-www-form-urlencoded');
-    if (res.status !== 200) throw new Error(`simulator token: ${res.status} ${res.body.slice(0, 300)}`);
-    this.token = (JSON.parse(res.body) as { access_token: string }).access_token;
-    return this.token;
-  }
-
-  private send(method: string, path: string, headers: Record<string, string>, body: string | undefined, type: string): Promise<{ status: number; body: string }> {
-    const url = new URL(path, this.graph.authorityHost);
-    return new Promise((resolve, reject) => {
-      const req = request(url, { method, agent: this.agent, headers: { ...headers, ...(body ? { 'content-type': type, 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (data += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
   }
 }
 

@@ -59,7 +59,14 @@ async function main(): Promise<void> {
       for (const decision of decisions) {
         const t1 = performance.now();
         try {
-          const result = await activities.provisionAccount({ target: decision.target, employeeId, decision });
+          const input = { target: decision.target, employeeId, decision };
+          let result = await activities.provisionAccount(input);
+          if (result.groupsToCreate?.length) {
+            // What the identity workflow's managed-group children do, without Temporal.
+            for (const { group } of result.groupsToCreate) await activities.ensureGroup({ target: decision.target, group });
+            applied.createGroup = (applied.createGroup ?? 0) + result.groupsToCreate.length;
+            result = await activities.provisionAccount(input);
+          }
           for (const a of result.applied) applied[a.op] = (applied[a.op] ?? 0) + 1;
         } catch (err) {
           failures.push(`${employeeId} ${decision.target}: ${(err as Error).message}`);

@@ -46,6 +46,11 @@ export function auditRecords(events: DecodedEvent[], run: { workflowId: string; 
         for (const d of (result as { decisions: TargetDecision[] }).decisions) add(e.time, 'decision', describeDecision(d), d.target);
       } else if (act.name === 'provisionAccount') {
         const r = result as ProvisionResult;
+        if (r.groupsToCreate?.length) {
+          // Nothing was applied: the groups' own workflows create them, then provisioning runs again.
+          add(e.time, 'plan', `groups ${r.groupsToCreate.map((g) => g.group).join(', ')} do not exist yet: created by their managed-group workflows (${r.groupsToCreate.map((g) => g.workflowId).join(', ')}), then planned again`, r.target);
+          continue;
+        }
         for (const a of r.plan.actions) add(e.time, 'plan', describeAction(a), r.target);
         for (const f of r.plan.findings) add(e.time, 'finding', `${f.kind}: ${f.detail}`, r.target);
         for (const w of r.applied) add(e.time, 'write', `${w.op} ${w.userName}${w.group ? ` ${w.group}` : ''}${w.detail ? ` ${JSON.stringify(w.detail)}` : ''}`, r.target);

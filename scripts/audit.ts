@@ -6,6 +6,8 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Command, Option } from 'commander';
+import { createRuntime } from '../activities/runtime';
+import { ConfigError } from '../domain/config-load';
 import { codecFromEnv, dataConverterFromEnv, decodePayloadValues } from '../encryption';
 import { temporalSettings } from '../workers/connection';
 import { auditRecords, type AuditRecord, type DecodedEvent } from './audit-records';
@@ -20,12 +22,13 @@ export function auditCommand(): Command {
     .description("one identity's access record from workflow histories; export and verify archives")
     // `audit --since` and `audit export --since` are different options: each belongs where it is written.
     .enablePositionalOptions()
-    .argument('[employeeId]', 'the employee id (as in Entra ID)')
+    .argument('[person]', "the employee id, or the userPrincipalName (looked up in Entra ID with the worker's config and credentials)")
     .option('--since <date>', 'only runs started since this date (ISO-8601)')
     .addOption(new Option('--format <format>', 'output format').choices(['md', 'json', 'csv']).default('md'))
-    .action(async (employeeId: string | undefined, opts: { since?: string; format: 'md' | 'json' | 'csv' }) => {
-      if (!employeeId) throw new CliError('name an employee id, or use idflow audit export|verify', 2);
+    .action(async (person: string | undefined, opts: { since?: string; format: 'md' | 'json' | 'csv' }) => {
+      if (!person) throw new CliError('name an employee id or a userPrincipalName, or use idflow audit export|verify', 2);
       const since = sinceDate(opts.since);
+      const employeeId = person.includes('@') ? await employeeIdOfPrincipal(person) : person;
       await withClient(async (client) => {
         const records: AuditRecord[] = [];
         const query = `IdflowEmployeeId = '${employeeId.replace(/'/g, '')}'${since ? ` AND StartTime >= '${since.toISOString()}'` : ''}`;
@@ -89,6 +92,22 @@ export function auditCommand(): Command {
       if (failed > 0) throw new CliError(`${failed} histories do not replay`, 3);
     });
   return cmd;
+}
+
+/** Histories are indexed by employee id (a search attribute); a UPN is translated by Entra ID. */
+async function employeeIdOfPrincipal(upn: string): Promise<string> {
+  let runtime;
+  try {
+    runtime = createRuntime();
+  } catch (err) {
+    throw new CliError(`looking up ${upn} needs the worker's config: ${(err as Error).message}`, err instanceof ConfigError ? 2 : 1);
+  }
+  const employeeId = await runtime.source.employeeIdOf(upn);
+  if (employeeId === null) {
+    throw new CliError(`Entra ID has no user ${upn} with an employee id; a person already deleted from Entra ID can only be audited by employee id`, 2);
+  }
+  console.error(`${upn} is employee ${employeeId}`);
+  return employeeId;
 }
 
 async function withClient(fn: (client: Client) => Promise<void>): Promise<void> {

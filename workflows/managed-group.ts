@@ -3,8 +3,8 @@ import { executeChild, ParentClosePolicy, proxyActivities, sleep } from '@tempor
 import type { IdflowActivities } from '../activities';
 
 /**
- * The one place a managed group is created. Its workflow id is unique per target and group, and
- * Temporal runs at most one execution per id, so concurrent joiners (on any number of workers)
+ * The one place a managed group is created. Its workflow id is unique per target and group
+ * (activities/managed-group-id.ts), and Temporal runs at most one execution per id, so concurrent joiners (on any number of workers)
  * and reconciles never send two creates for one group: SCIM would keep both, as displayName is not
  * unique there. Each run looks before it creates, so running it again is harmless.
  */
@@ -12,6 +12,12 @@ import type { IdflowActivities } from '../activities';
 export interface ManagedGroupInput {
   target: string;
   group: string;
+}
+
+/** A group to create and the id of the workflow that creates it. */
+export interface GroupToCreate {
+  group: string;
+  workflowId: string;
 }
 
 const { ensureGroup } = proxyActivities<IdflowActivities>({
@@ -23,21 +29,16 @@ export async function managedGroupWorkflow(input: ManagedGroupInput): Promise<vo
   await ensureGroup(input);
 }
 
-/** Target names cannot contain ':' (config), so the id is unambiguous. */
-export function managedGroupWorkflowId(target: string, group: string): string {
-  return `group:${target}:${group}`;
-}
-
 /** From a workflow: every group exists once this returns, each created by its own managed-group run. */
-export async function ensureManagedGroups(target: string, groups: readonly string[]): Promise<void> {
-  await Promise.all(groups.map((group) => ensureManagedGroup(target, group)));
+export async function ensureManagedGroups(target: string, groups: readonly GroupToCreate[]): Promise<void> {
+  await Promise.all(groups.map(({ group, workflowId }) => ensureManagedGroup(target, group, workflowId)));
 }
 
-async function ensureManagedGroup(target: string, group: string): Promise<void> {
+async function ensureManagedGroup(target: string, group: string, workflowId: string): Promise<void> {
   for (;;) {
     try {
       await executeChild(managedGroupWorkflow, {
-        workflowId: managedGroupWorkflowId(target, group),
+        workflowId,
         args: [{ target, group }],
         // A create under way finishes even if this workflow is terminated meanwhile.
         parentClosePolicy: ParentClosePolicy.ABANDON,

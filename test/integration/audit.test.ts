@@ -33,6 +33,19 @@ test("one identity's record: events, decisions, planned actions with reasons, wr
   expect([...times].sort()).toEqual(times);
 });
 
+test('by userPrincipalName: Entra ID names the employee, and the record is the same as by employee id', () => {
+  const byId = idflow(['audit', 'E1003', '--format', 'json']);
+  const byUpn = idflow(['audit', 'Jose.Alvarez@contoso.example', '--format', 'json']);
+  expect(byUpn.status).toBe(0);
+  expect(byUpn.stderr).toBe('Jose.Alvarez@contoso.example is employee E1003\n');
+  expect(JSON.parse(byUpn.stdout)).toEqual(JSON.parse(byId.stdout));
+
+  const unknown = idflow(['audit', 'nobody@contoso.example']);
+  expect(unknown.status).toBe(2);
+  expect(unknown.stderr).toMatch(/Entra ID has no user nobody@contoso\.example with an employee id; a person already deleted from Entra ID can only be audited by employee id/);
+  expect(unknown.stdout).toBe('');
+});
+
 test('csv and markdown forms', () => {
   const csv = idflow(['audit', 'E1003', '--format', 'csv']);
   expect(csv.stdout.split('\n')[0]).toBe('time,kind,target,detail,run');

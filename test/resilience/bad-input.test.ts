@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { stackEnv } from '../../devstack/stack-file';
 import { EVENT_TYPES, InvalidEventError, parseHrEvent } from '../../domain/events';
 import { eventually, idflowUsers } from '../support/iam';
 import { scimUsers, temporalClient, testStack } from '../support/stack';
+import { type CliResult, runIdflow, withOverrides } from '../support/cli';
 import { needlesFor, scanBuffer } from './support/secrets';
 import { announceSeed, SEED } from './support/seed';
 
@@ -21,37 +21,17 @@ import { announceSeed, SEED } from './support/seed';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 announceSeed('bad-input.test.ts');
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 const outputs: string[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'idflow-bad-input-'));
 let started: Date;
 let before: { iam: number; scim: number };
 
 /** The real CLI against the shared stack, like test/support/stack.ts idflow(), but async so several run at once. */
-function cli(args: string[], opts: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli'), ...opts.env };
-  for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      outputs.push(stdout, stderr);
-      resolve({ status, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // the CLI may exit before reading everything
-    child.stdin.end(opts.input ?? '');
-  });
+async function cli(args: string[], opts: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+  const env = withOverrides({ ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli') }, opts.env);
+  const result = await runIdflow(args, env, { input: opts.input, timeoutMs: 60_000 });
+  outputs.push(result.stdout, result.stderr);
+  return result;
 }
 
 /** Runs the jobs two at a time (the CI machine has two cores). */

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { projectRoot } from '../../devstack/stack';
 import { dataConverterFromEnv } from '../../encryption';
 import { readStackFile, type StackInfo, stackEnv } from '../../devstack/stack-file';
+import { type CliResult, withOverrides } from './cli';
 
 /** Set by test/global-setup.ts for this jest run only, so concurrent runs never share a stack. */
 export const TEST_STACK_ENV = 'IDFLOW_TEST_STACK_FILE';
@@ -44,16 +45,11 @@ export async function resetMoto(): Promise<void> {
   if (!res.ok) throw new Error(`moto reset failed: ${res.status}`);
 }
 
-export interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult } from './cli';
 
-/** Runs the real `idflow` CLI against the test stack. */
+/** Runs the real `idflow` CLI against the test stack (synchronously: runIdflow in ./cli is the async form). */
 export function idflow(args: string[], input?: string, overrides: Record<string, string | undefined> = {}): CliResult {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli'), ...overrides };
-  for (const [k, v] of Object.entries(overrides)) if (v === undefined) delete env[k];
+  const env = withOverrides({ ...process.env, ...stackEnv(testStack()), IDFLOW_STATE_DIR: join(projectRoot(), '.idflow', 'test-cli') }, overrides);
   const r = spawnSync(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, input, encoding: 'utf8', timeout: 180_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

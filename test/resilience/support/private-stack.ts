@@ -1,7 +1,6 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,16 +12,12 @@ import { projectRoot, type RunningStack, startStack, toolPath } from '../../../d
 import { type StackInfo, stackEnv } from '../../../devstack/stack-file';
 import type { TargetPlan } from '../../../domain/reconcile';
 import { dataConverterFromEnv } from '../../../encryption';
+import { SimulatorClient } from '../../../simulator/admin-client';
 import { SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes';
+import { type CliResult, runIdflow, withOverrides } from '../../support/cli';
 import { TargetProxy, WriteCounter } from './proxy';
 
 const run = promisify(execFile);
-
-export interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 export interface WorkerHandle {
   name: string;
@@ -55,7 +50,7 @@ export class PrivateStack {
   private connection: Connection | null = null;
   private clientCache: Client | null = null;
   private workerSeq = 0;
-  private token: string | null = null;
+  private simulator: SimulatorClient | null = null;
   private readonly iamDirect: IAMClient;
 
   private constructor(
@@ -182,24 +177,11 @@ export class PrivateStack {
   }
 
   /** The real CLI against this stack (async: the proxies live in this process). Targets are read directly. */
-  cli(args: string[], opts: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...stackEnv(this.info), AWS_ACCESS_KEY_ID: this.awsAccessKeyId, AWS_SECRET_ACCESS_KEY: this.awsSecretAccessKey, IDFLOW_STATE_DIR: join(this.stateDir, 'cli'), ...opts.env };
-    for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [join(projectRoot(), 'bin', 'idflow'), ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-      child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-      child.on('error', reject);
-      child.on('close', (status) => {
-        clearTimeout(timer);
-        this.cliOutput.push(stdout, stderr);
-        resolve({ status, stdout, stderr });
-      });
-      child.stdin.end(opts.input ?? '');
-    });
+  async cli(args: string[], opts: { input?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+    const env = withOverrides({ ...process.env, ...stackEnv(this.info), AWS_ACCESS_KEY_ID: this.awsAccessKeyId, AWS_SECRET_ACCESS_KEY: this.awsSecretAccessKey, IDFLOW_STATE_DIR: join(this.stateDir, 'cli') }, opts.env);
+    const result = await runIdflow(args, env, { input: opts.input });
+    this.cliOutput.push(result.stdout, result.stderr);
+    return result;
   }
 
   /** `idflow plan --json`: what a reconcile would still change. */
@@ -257,10 +239,8 @@ export class PrivateStack {
 
   /** The simulator's Graph and admin API (fault injection), with a token from its own authority. */
   async graph<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const token = await this.graphToken();
-    const res = await this.https(method, path, { authorization: `Bearer ${token}` }, body === undefined ? undefined : JSON.stringify(body), 'application/json');
-    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${res.body}`);
-    return (res.body ? JSON.parse(res.body) : undefined) as T;
+    this.simulator ??= new SimulatorClient(this.info.graph);
+    return this.simulator.call<T>(method, path, body);
   }
 
   async stop(): Promise<void> {
@@ -276,31 +256,6 @@ export class PrivateStack {
   /** Removes the state directory (call after the secrets scan has read the logs). */
   removeState(): void {
     rmSync(this.stateDir, { recursive: true, force: true });
-  }
-
-  private async graphToken(): Promise<string> {
-    if (this.token) return this.token;
-    const g = this.info.graph;
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: g.clientId, client_secret: g.clientSecret, scope: 'https://graph.microsoft.com/.default' });
-    const res = await this.https('POST', `/${g.tenantId}/oauth2/v2.0/token`, {}, form.toString(), 'application/x-www-form-urlencoded');
-    if (res.status !== 200) throw new Error(`token: ${res.status} ${res.body}`);
-    this.token = (JSON.parse(res.body) as { access_token: string }).access_token;
-    return this.token;
-  }
-
-  private https(method: string, path: string, headers: Record<string, string>, body: string | undefined, type: string): Promise<{ status: number; body: string }> {
-    const url = new URL(path, this.info.graph.authorityHost);
-    const ca = readFileSync(this.info.graph.caFile);
-    return new Promise((resolve, reject) => {
-      const req = request(url, { method, ca, headers: { ...headers, ...(body ? { 'content-type': type, 'content-length': Buffer.byteLength(body) } : {}) } }, (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (data += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
   }
 }
 
