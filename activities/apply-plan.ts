@@ -43,6 +43,8 @@ export interface ApplyOptions {
    * and membership writes skip re-reading members and groups it holds or that this run created.
    */
   read?: KnownState;
+  /** Aborted when the run is cancelled or terminated: no new identity or batch starts after that. */
+  signal?: AbortSignal;
 }
 
 export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: ApplyOptions): Promise<ApplyResult> {
@@ -61,6 +63,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   let done = 0;
   const withAccounts = plans.filter((p) => actionsOf(p, (op) => ACCOUNT_OPS.has(op)).length > 0);
   await Promise.all(withAccounts.map((p) => limit(async () => {
+    opts.signal?.throwIfAborted();
     try {
       for (const a of actionsOf(p, (op) => ACCOUNT_OPS.has(op))) {
         await applyOne(a);
@@ -84,6 +87,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     const batches = [...byGroup.entries()].flatMap(([group, members]) => chunk(members, BATCH).map((batch) => ({ group, batch })));
     done = 0;
     await Promise.all(batches.map(({ group, batch }) => limit(async () => {
+      opts.signal?.throwIfAborted();
       try {
         if (op === 'addMember') await connector.addMembers(group, batch.map((m) => m.userName), known);
         else await connector.removeMembers(group, batch.map((m) => m.userName), known);
@@ -106,6 +110,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   done = 0;
   const destructive = plans.filter((p) => live(p) && actionsOf(p, (op) => op === 'disable' || op === 'delete').length > 0);
   await Promise.all(destructive.map((p) => limit(async () => {
+    opts.signal?.throwIfAborted();
     try {
       for (const a of actionsOf(p, (op) => op === 'disable' || op === 'delete')) {
         await applyAction(connector, a);

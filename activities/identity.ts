@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
-import type { ActualAccount, DesiredAccount, SourceIdentity } from '../domain/types';
+import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { LifecyclePolicy } from '../domain/config';
 import type { GroupToCreate } from '../workflows/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
@@ -146,8 +146,8 @@ export function identityActivities(runtime: Runtime) {
     },
 
     /** Looks, then creates if missing: only ever run by a group's own workflow, so never twice at once. */
-    async ensureGroup(input: { target: string; group: string }): Promise<void> {
-      await connector(input.target).createGroup(input.group);
+    async ensureGroup(input: { target: string; group: string }): Promise<ActualGroup> {
+      return connector(input.target).createGroup(input.group);
     },
 
     /** verify: read back and plan again; anything still to do is a difference. */

@@ -9,6 +9,7 @@ import { managedGroupWorkflowId } from './managed-group-id';
 import { readIdentitiesInActivity } from './graph/listing';
 import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
 import type { Runtime } from './runtime';
+import type { ActualGroup } from '../domain/types';
 import type { KnownState } from './targets/connector';
 
 /**
@@ -100,7 +101,8 @@ export function reconcileActivities(runtime: Runtime) {
     async reconcileTarget(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
       const started = Date.now();
       const { connector } = compiled(input.target);
-      const { plan, read, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
+      const { plan, identities, owned, sourcePages, targetCalls, ...planned } = await planLive(input.target);
+      let { read } = planned;
       const guardConfig = compiled(input.target).target.config.deletionGuard;
       const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
       const skip = new Set(input.skipEmployeeIds ?? []);
@@ -116,15 +118,19 @@ export function reconcileActivities(runtime: Runtime) {
 
       if (!input.dryRun) {
         const groups = plan.groups.flatMap((a) => (a.op === 'createGroup' ? [a.group] : []));
-        await createGroupsInTheirPlace(input.target, groups, () => {
+        const created = await createGroupsInTheirPlace(input.target, groups, () => {
           applied.createGroup += 1;
           heartbeat({ phase: 'creating groups', done: applied.createGroup, of: groups.length });
         });
+        // The new groups are known too: their memberships need not look them up again.
+        read = { accounts: read.accounts, groups: new Map([...read.groups, ...created.map((g): [string, ActualGroup] => [g.name, g])]) };
         const result = await applyIdentityPlans(connector, work, {
           concurrency: CONCURRENCY,
           skip: (a) => guard.triggered && isDestructive(a),
           progress: (p) => heartbeat(p),
           read,
+          // Delivered through heartbeats, which every applied identity and batch sends.
+          signal: Context.current().cancellationSignal,
         });
         for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
         failures.push(...result.failures);
@@ -166,12 +172,13 @@ export function reconcileActivities(runtime: Runtime) {
  * Through each group's own workflow (workflows/managed-group.ts), joining a run already under way,
  * so a joiner's workflow creating the same group at the same moment never makes a second one.
  */
-async function createGroupsInTheirPlace(target: string, groups: readonly string[], created: () => void): Promise<void> {
+async function createGroupsInTheirPlace(target: string, groups: readonly string[], created: () => void): Promise<ActualGroup[]> {
   const { client, info } = Context.current();
   const limit = pLimit(CONCURRENCY);
-  await Promise.all(groups.map((group) => limit(async () => {
-    await client.workflow.execute(managedGroupWorkflow, { workflowId: managedGroupWorkflowId(target, group), taskQueue: info.taskQueue, args: [{ target, group }], workflowIdConflictPolicy: 'USE_EXISTING' });
+  return Promise.all(groups.map((group) => limit(async () => {
+    const g = await client.workflow.execute(managedGroupWorkflow, { workflowId: managedGroupWorkflowId(target, group), taskQueue: info.taskQueue, args: [{ target, group }], workflowIdConflictPolicy: 'USE_EXISTING' });
     created();
+    return g;
   })));
 }
 

@@ -132,12 +132,11 @@ async function main(): Promise<number> {
   const stateDir = mkdtempSync(join(tmpdir(), 'idflow-bench-'));
   const logDir = join(stateDir, 'logs');
   const cleanups: (() => Promise<void>)[] = [];
-  let cleaned = false;
-  const cleanup = async () => {
-    if (cleaned) return;
-    cleaned = true;
+  // One clean-up, however many callers (a signal and the failing main path): each waits for it to finish.
+  let cleaning: Promise<void> | null = null;
+  const cleanup = (): Promise<void> => (cleaning ??= (async () => {
     for (const c of cleanups.reverse()) await c().catch((err: Error) => log(`cleanup: ${err.message}`));
-  };
+  })());
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping the stack`);

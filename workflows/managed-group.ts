@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { executeChild, ParentClosePolicy, proxyActivities, sleep } from '@temporalio/workflow';
 import type { IdflowActivities } from '../activities';
+import type { ActualGroup } from '../domain/types';
 
 /**
  * The one place a managed group is created. Its workflow id is unique per target and group
@@ -25,8 +26,9 @@ const { ensureGroup } = proxyActivities<IdflowActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
 
-export async function managedGroupWorkflow(input: ManagedGroupInput): Promise<void> {
-  await ensureGroup(input);
+/** Returns the group (with the target's id for it), so a reconcile can use it without reading it again. */
+export async function managedGroupWorkflow(input: ManagedGroupInput): Promise<ActualGroup> {
+  return ensureGroup(input);
 }
 
 /** From a workflow: every group exists once this returns, each created by its own managed-group run. */

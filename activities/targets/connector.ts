@@ -36,7 +36,8 @@ export interface TargetConnector {
   /** Revokes access and returns what was removed, for the audit trail and a later rehire. */
   disableAccount(userName: string): Promise<DisableRecord>;
   deleteAccount(userName: string): Promise<DeleteRecord>;
-  createGroup(name: string): Promise<void>;
+  /** Returns the group, idflow's (an existing one of another owner is refused, as for accounts). */
+  createGroup(name: string): Promise<ActualGroup>;
   addMember(userName: string, group: string): Promise<void>;
   removeMember(userName: string, group: string): Promise<void>;
   /**

@@ -481,7 +481,7 @@ export class IamConnector implements TargetConnector {
 
   // ---------------------------------------------------------------- groups
 
-  async createGroup(name: string): Promise<void> {
+  async createGroup(name: string): Promise<ActualGroup> {
     const problems = iamNameProblems('group', name, IAM_GROUP_NAME_MAX);
     if (problems.length > 0) throw invalid(`IAM group ${name}: ${problems.join('; ')}`);
     const clash = (await this.listGroups()).find((g) => iamNameKey(g.GroupName!) === iamNameKey(name));
@@ -490,14 +490,17 @@ export class IamConnector implements TargetConnector {
         throw ApplicationFailure.nonRetryable(`IAM group name ${name} collides with existing group ${clash.GroupName}; IAM group names are unique regardless of case`, TARGET_FAILURE.conflict);
       }
       this.checkGroupPath(clash);
-      return;
+      return { id: clash.GroupId!, name, owned: true };
     }
     try {
-      await this.iam.send(new CreateGroupCommand({ GroupName: name, Path: this.config.path }));
+      const created = await this.iam.send(new CreateGroupCommand({ GroupName: name, Path: this.config.path }));
+      return { id: created.Group!.GroupId!, name, owned: true };
     } catch (err) {
       if (!isAws(err, 'EntityAlreadyExists')) throw classifyIamError(err, `CreateGroup ${name}`);
       const existing = await this.getGroup(name);
-      if (existing) this.checkGroupPath(existing);
+      if (!existing) throw ApplicationFailure.retryable(`IAM group ${name} exists (EntityAlreadyExists) but is not readable yet`, TARGET_FAILURE.notFound);
+      this.checkGroupPath(existing);
+      return { id: existing.GroupId!, name, owned: true };
     }
   }
 

@@ -226,14 +226,14 @@ export class ScimConnector implements TargetConnector {
 
   // ---------------------------------------------------------------- groups
 
-  async createGroup(name: string): Promise<void> {
+  async createGroup(name: string): Promise<ActualGroup> {
     const existing = await this.findGroup(name);
-    if (existing) return this.checkGroupOwned(existing);
+    if (existing) return this.ownedGroup(existing);
     const reply = await this.request('POST', '/Groups', { body: { schemas: [SCIM_GROUP], displayName: name, externalId: this.groupPrefix + name }, accept: [409] });
-    if (reply.status !== 409) return this.settleGroupRace(name);
+    if (reply.status !== 409) return this.settleGroupRace(name, reply.body as ScimResource);
     const now = await this.findGroup(name);
     if (!now) throw scimFailure(409, reply.body, `POST /Groups ${name}`);
-    this.checkGroupOwned(now);
+    return this.ownedGroup(now);
   }
 
   async addMember(userName: string, group: string): Promise<void> {
@@ -326,6 +326,11 @@ export class ScimConnector implements TargetConnector {
     }
   }
 
+  private ownedGroup(g: ScimResource): ActualGroup {
+    this.checkGroupOwned(g);
+    return { id: g.id!, name: String(prop(g, 'displayName')), owned: true };
+  }
+
   private checkGroupOwned(g: ScimResource): void {
     if (!this.ownsGroup(g)) {
       throw ApplicationFailure.nonRetryable(`SCIM group ${String(prop(g, 'displayName'))} exists but idflow instance "${this.instance}" does not own it; it will not change it`, TARGET_FAILURE.notOwned);
@@ -369,12 +374,16 @@ export class ScimConnector implements TargetConnector {
     return owned[0] ?? named[0] ?? items[0] ?? null;
   }
 
-  /** After a create: if a concurrent writer created the same group, keep the oldest and delete the rest. */
-  private async settleGroupRace(name: string): Promise<void> {
+  /**
+   * After a create: if another writer created the same group (two idflow deployments on one app; one
+   * deployment creates each group in one place), keep the oldest, delete the rest, return the one kept.
+   */
+  private async settleGroupRace(name: string, created: ScimResource): Promise<ActualGroup> {
     const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
     const owned = items.filter((g) => prop(g, 'displayName') === name && this.ownsGroup(g)).sort(oldestFirst);
     // Members added to a deleted twin meanwhile are re-added by verify's next plan.
     for (const twin of owned.slice(1)) await this.request('DELETE', `/Groups/${twin.id}`, { accept: [404] });
+    return { id: owned[0]?.id ?? created.id!, name, owned: true };
   }
 
   private async groupsOf(userId: string): Promise<ScimResource[]> {

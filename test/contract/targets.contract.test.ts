@@ -1,3 +1,4 @@
+import { applyIdentityPlans } from '../../activities/apply-plan';
 import { applyAction } from '../../activities/identity';
 import type { TargetConnector } from '../../activities/targets/connector';
 import { type AccountPlan, planAccount } from '../../domain/plan';
@@ -149,8 +150,10 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
 
   test('add and remove members are idempotent, one at a time and in batches', async () => {
     const m = h.make({ memberBatchSize: 2 });
-    await m.connector.createGroup(h.group('eng'));
-    await m.connector.createGroup(h.group('eng')); // again: no error
+    const eng = await m.connector.createGroup(h.group('eng'));
+    expect(eng).toMatchObject({ name: h.group('eng'), owned: true });
+    expect(await m.connector.createGroup(h.group('eng'))).toEqual(eng); // again: no error, the same group
+    expect((await m.connector.readState()).groups.find((g) => g.name === h.group('eng'))).toEqual(eng);
     expect(await m.connector.existingGroups([h.group('eng'), h.group('sales')])).toEqual(new Set([h.group('eng')]));
     for (const n of ['alice', 'bob', 'carol']) await m.connector.createAccount(input(n));
 
@@ -198,6 +201,21 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     expect(await failure(m.connector.addMembers(h.group('eng'), [name], seenUnowned))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
     expect(m.writes()).toEqual([]);
     expect(await h.snapshot(name)).toEqual(before);
+  });
+
+  test('a reconcile\'s apply stops starting identities once cancelled: what ran is whole, nothing after it is written', async () => {
+    const m = h.make();
+    const names = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+    const plans = await Promise.all(names.map(async (n) => ({ employeeId: `E-${n}`, userName: h.user(n), ...(await planFor(m.connector, desired(n, []))) })));
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(applyIdentityPlans(m.connector, plans, { concurrency: 1, skip: () => false, progress: () => undefined, signal: aborted.signal })).rejects.toThrow(/aborted/i);
+    expect(m.writes()).toEqual([]);
+
+    const cancel = new AbortController();
+    const run = applyIdentityPlans(m.connector, plans, { concurrency: 1, skip: () => false, progress: (p) => p.done === 2 && cancel.abort(), signal: cancel.signal });
+    await expect(run).rejects.toThrow(/aborted/i);
+    expect((await m.connector.readState()).accounts.map((a) => a.userName)).toEqual(['u1', 'u2'].map(h.user));
   });
 
   test('create told the run\'s read found no such account: no look-up before the create, and a conflict still refuses an account that is not ours', async () => {

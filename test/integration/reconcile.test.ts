@@ -81,6 +81,18 @@ test('drift made directly in IAM is reported and repaired; what idflow does not 
   expect(await userGroups('ada.lovelace')).toContain('hand-made');
 });
 
+test('a failure no retry can fix (the name is taken by an account idflow does not own) is reported after one round, and that account is left alone', async () => {
+  await iam.send(new CreateUserCommand({ UserName: 'ada.lovelace', Path: '/idflow/', Tags: [{ Key: 'Department', Value: 'Hand-made' }] }));
+  const result = (await reconcile()).results[0]!;
+  expect(result.rounds).toBeUndefined();
+  expect(result.failures).toMatchObject({ count: 1, retryable: 0 });
+  expect(result.failures.sample[0]).toMatchObject({ employeeId: 'E1001', retryable: false, error: expect.stringMatching(/ada\.lovelace .*not owned by idflow/) });
+  expect(await userTags('ada.lovelace')).toEqual({ Department: 'Hand-made' });
+  expect(await userGroups('ada.lovelace')).toEqual([]);
+  // Everyone else was reconciled in that one round.
+  expect(result.applied.create).toBe(result.planned.create - 1);
+});
+
 describe('the mass-deletion guard', () => {
   /** Twelve people with enabled accounts leave at once in Entra ID (past the first few, which other tests use). */
   async function disableInEntra(): Promise<void> {
