@@ -53,6 +53,9 @@ interface Reply {
 }
 
 const ERROR_DETAIL_MAX = 300;
+/** How old a read a PATCH may start from (with ETags only): an event's plan is read moments before its writes. */
+const RECENT_READ_MS = 5_000;
+const RECENT_READS_MAX = 1_000;
 
 /**
  * A SCIM 2.0 service provider (RFC 7643/7644): Users (core + enterprise extension) and Groups.
@@ -71,6 +74,8 @@ export class ScimConnector implements TargetConnector {
   private readonly doFetch: typeof fetch;
   private readonly pageSize: number;
   private readonly memberBatchSize: number;
+  /** Users found in the last seconds, by userName: see ownedForPatch. */
+  private readonly recentReads = new Map<string, { user: ScimResource; at: number }>();
   private readonly maxRetryAfterMs: number;
   private readonly maxAttempts: number;
   private readonly timeoutMs: number;
@@ -187,11 +192,26 @@ export class ScimConnector implements TargetConnector {
   async updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void> {
     const problems = checkScimAttributePaths(changes.map((c) => c.attribute));
     if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
-    await this.patchUser(await this.requireOwned(userName).catch(goneAsNotFound), (current) => scimPatchOperations(current, changes));
+    await this.patchUser(await this.ownedForPatch(userName), (current) => scimPatchOperations(current, changes));
   }
 
   async enableAccount(userName: string): Promise<void> {
-    await this.patchUser(await this.requireOwned(userName).catch(goneAsNotFound), (current) => (prop(current, 'active') === false ? [{ op: 'replace', path: 'active', value: true }] : []));
+    await this.patchUser(await this.ownedForPatch(userName), (current) => (prop(current, 'active') === false ? [{ op: 'replace', path: 'active', value: true }] : []));
+  }
+
+  /**
+   * The user a PATCH starts from. With ETags, a read from the last few seconds (the plan's) will do:
+   * the PATCH's If-Match proves it is still current, ownership included, and a 412 reads it again.
+   * Without ETags, it is read now.
+   */
+  private async ownedForPatch(userName: string): Promise<ScimResource> {
+    const recent = this.recentReads.get(userName);
+    this.recentReads.delete(userName);
+    if (recent && Date.now() - recent.at <= RECENT_READ_MS && (await this.serviceProvider()).etag) {
+      if (!this.ownsUser(recent.user)) throw this.notOwned(userName);
+      return recent.user;
+    }
+    return this.requireOwned(userName).catch(goneAsNotFound);
   }
 
   /** active=false first (the lockout), then membership of idflow's groups; other groups are not idflow's to change. */
@@ -354,7 +374,18 @@ export class ScimConnector implements TargetConnector {
   private async findUser(userName: string): Promise<ScimResource | null> {
     const { items } = await this.list('Users', { filter: `userName eq ${JSON.stringify(userName)}` });
     // userName is caseExact=false: the server matches regardless of case; prefer the exact spelling.
-    return items.find((u) => prop(u, 'userName') === userName) ?? items[0] ?? null;
+    const user = items.find((u) => prop(u, 'userName') === userName) ?? items[0] ?? null;
+    this.rememberRead(userName, user);
+    return user;
+  }
+
+  private rememberRead(userName: string, user: ScimResource | null): void {
+    if (this.recentReads.size >= RECENT_READS_MAX) {
+      for (const [name, r] of this.recentReads) if (Date.now() - r.at > RECENT_READ_MS) this.recentReads.delete(name);
+      if (this.recentReads.size >= RECENT_READS_MAX) this.recentReads.clear();
+    }
+    if (user) this.recentReads.set(userName, { user, at: Date.now() });
+    else this.recentReads.delete(userName);
   }
 
   private async findUserBy(attribute: 'externalId', value: string): Promise<ScimResource | null> {

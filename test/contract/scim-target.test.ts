@@ -158,6 +158,33 @@ describe('ETags', () => {
     expect(del.status).toBe(204);
   });
 
+  test("an update moments after the plan's read starts from that read; a change in between (even of ownership) still gives 412 and a re-read", async () => {
+    const { connector: setup } = connect();
+    await setup.createAccount(account('recent', { attributes: { title: 'one' } }));
+    const id = String((await rawUser(u('recent'))).id);
+    const patchOp = (path: string, value: string) => ({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path, value }] });
+    const { connector, calls } = connect();
+    const seen = () => calls.map((c) => `${c.method} ${c.status}`);
+
+    await connector.findAccount(u('recent'));
+    calls.length = 0;
+    await connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'one', to: 'two' }]);
+    expect(seen()).toEqual(['PATCH 204']);
+
+    await connector.findAccount(u('recent'));
+    await scimRaw('PATCH', `/Users/${id}`, patchOp('displayName', 'Changed Elsewhere'));
+    calls.length = 0;
+    await connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'two', to: 'three' }]);
+    expect(seen()).toEqual(['PATCH 412', 'GET 200', 'PATCH 204']);
+    expect((await connector.findAccount(u('recent')))!.attributes).toEqual({ title: 'three', displayName: 'Changed Elsewhere' });
+
+    await scimRaw('PATCH', `/Users/${id}`, patchOp('externalId', 'someone-else'));
+    calls.length = 0;
+    expect(await failure(connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'three', to: 'four' }]))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(seen()).toEqual(['PATCH 412', 'GET 200']);
+    expect((await rawUser(u('recent'))).title).toBe('three');
+  });
+
   test('without ETag support in /ServiceProviderConfig no If-Match is sent', async () => {
     const proxy = await startProxy(scimBase(), () => undefined, (req, _status, body) => {
       if (!req.url.includes('/ServiceProviderConfig')) return body;
