@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { temporal } from '@temporalio/proto';
 import type { RunningStack } from '../devstack/stack';
 import { codecFromEnv, dataConverterFromEnv, decryptPayloadsDeep } from '../encryption';
 
@@ -28,12 +29,12 @@ async function recordHistories(stack: RunningStack, dir: string): Promise<void> 
     for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Completed'` })) {
       const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
       const result = (await handle.result()) as Record<string, unknown>;
-      const key = kindOf(wf.type, result);
+      const history = await handle.fetchHistory();
+      const key = kindOf(wf.type, result, history);
       if (!key || kept.has(key)) continue;
       kept.add(key);
       const file = join(dir, `${key}.json`);
       // Stored decrypted: the replay test then needs no key, and no key is ever committed.
-      const history = await handle.fetchHistory();
       writeFileSync(file, historyToJSON(codec ? await decryptPayloadsDeep(history, codec) : history));
       index[`${key}.json`] = wf.workflowId;
       process.stderr.write(`recorded ${wf.workflowId} as ${file}\n`);
@@ -45,11 +46,14 @@ async function recordHistories(stack: RunningStack, dir: string): Promise<void> 
   }
 }
 
-function kindOf(type: string, result: Record<string, unknown>): string | null {
+function kindOf(type: string, result: Record<string, unknown>, history: temporal.api.history.v1.IHistory): string | null {
   if (type === 'identityWorkflow') {
     const events = ((result.recent as { type: string; outcome: string }[]) ?? []).map((r) => `${r.type}-${r.outcome}`);
-    return events.length ? `identity--${[...new Set(events)].join('--')}` : null;
+    // Runs that had groups created (child workflows) are a kind of their own: a different command sequence.
+    const groups = history.events?.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes) ? '--groups-created' : '';
+    return events.length ? `identity--${[...new Set(events)].join('--')}${groups}` : null;
   }
+  if (type === 'managedGroupWorkflow') return 'managed-group--created';
   if (type === 'reconcileWorkflow') {
     const decision = result.decision as { approved: boolean; by: string } | null;
     return `reconcile--${result.dryRun ? 'dry-run' : decision ? (decision.approved ? 'approved' : decision.by === 'timeout' ? 'timed-out' : 'rejected') : 'applied'}`;
