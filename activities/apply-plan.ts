@@ -63,7 +63,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   let done = 0;
   const withAccounts = plans.filter((p) => actionsOf(p, (op) => ACCOUNT_OPS.has(op)).length > 0);
   await Promise.all(withAccounts.map((p) => limit(async () => {
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) return;
     try {
       for (const a of actionsOf(p, (op) => ACCOUNT_OPS.has(op))) {
         await applyOne(a);
@@ -74,6 +74,8 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     }
     opts.progress({ phase: 'accounts', done: ++done, of: withAccounts.length });
   })));
+  // Cancelled: what had started has finished (so nothing is left half-written); nothing else starts.
+  opts.signal?.throwIfAborted();
 
   // Memberships, batched per group; a failed batch is retried member by member to find who failed.
   for (const op of ['addMember', 'removeMember'] as const) {
@@ -87,7 +89,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     const batches = [...byGroup.entries()].flatMap(([group, members]) => chunk(members, BATCH).map((batch) => ({ group, batch })));
     done = 0;
     await Promise.all(batches.map(({ group, batch }) => limit(async () => {
-      opts.signal?.throwIfAborted();
+      if (opts.signal?.aborted) return;
       try {
         if (op === 'addMember') await connector.addMembers(group, batch.map((m) => m.userName), known);
         else await connector.removeMembers(group, batch.map((m) => m.userName), known);
@@ -104,13 +106,14 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
       }
       opts.progress({ phase: op === 'addMember' ? 'adding members' : 'removing members', done: ++done, of: batches.length });
     })));
+    opts.signal?.throwIfAborted();
   }
 
   // Disables and deletes last: access goes only after everything else for the run is in place.
   done = 0;
   const destructive = plans.filter((p) => live(p) && actionsOf(p, (op) => op === 'disable' || op === 'delete').length > 0);
   await Promise.all(destructive.map((p) => limit(async () => {
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) return;
     try {
       for (const a of actionsOf(p, (op) => op === 'disable' || op === 'delete')) {
         await applyAction(connector, a);
@@ -121,6 +124,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     }
     opts.progress({ phase: 'disabling', done: ++done, of: destructive.length });
   })));
+  opts.signal?.throwIfAborted();
 
   return { applied, failures: [...failures.values()] };
 }

@@ -34,6 +34,8 @@ export interface ProvisionInput {
   employeeId: string;
   decision: TargetDecision;
   dryRun?: boolean;
+  /** Created moments ago by their managed-group workflows: exist even if a listing does not show them yet (IAM lags). */
+  groupsJustCreated?: string[];
 }
 
 export interface AppliedAction {
@@ -80,7 +82,8 @@ export function identityActivities(runtime: Runtime) {
     // A group the account is already in exists; only the others need a look (most events: none).
     const joined = wanted.filter((g) => actual?.groups.includes(g));
     const toCheck = wanted.filter((g) => !joined.includes(g));
-    const existingGroups = new Set([...joined, ...(await c.existingGroups(toCheck))]);
+    const created = input.groupsJustCreated ?? [];
+    const existingGroups = new Set([...joined, ...created, ...(await c.existingGroups(toCheck.filter((g) => !created.includes(g))))]);
     return planAccount({
       target: input.target,
       employeeId: input.employeeId,

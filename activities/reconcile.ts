@@ -4,7 +4,7 @@ import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
 import pLimit from 'p-limit';
-import { managedGroupWorkflow } from '../workflows/managed-group';
+import { MANAGED_GROUP_TIMEOUT, managedGroupWorkflow } from '../workflows/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
 import { readIdentitiesInActivity } from './graph/listing';
 import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
@@ -171,15 +171,37 @@ export function reconcileActivities(runtime: Runtime) {
 /**
  * Through each group's own workflow (workflows/managed-group.ts), joining a run already under way,
  * so a joiner's workflow creating the same group at the same moment never makes a second one.
+ * A group that cannot be created (not idflow's, say) is left out: its members' writes then fail
+ * one by one, each recorded with its reason, and the rest of the run goes on.
  */
 async function createGroupsInTheirPlace(target: string, groups: readonly string[], created: () => void): Promise<ActualGroup[]> {
-  const { client, info } = Context.current();
+  const { client, info, cancellationSignal } = Context.current();
   const limit = pLimit(CONCURRENCY);
-  return Promise.all(groups.map((group) => limit(async () => {
-    const g = await client.workflow.execute(managedGroupWorkflow, { workflowId: managedGroupWorkflowId(target, group), taskQueue: info.taskQueue, args: [{ target, group }], workflowIdConflictPolicy: 'USE_EXISTING' });
-    created();
-    return g;
-  })));
+  // Waiting on another workflow sends no heartbeats of its own; without these the activity would time out.
+  const alive = setInterval(() => heartbeat({ phase: 'creating groups' }), 10_000);
+  try {
+    const results = await Promise.all(groups.map((group) => limit(async () => {
+      if (cancellationSignal.aborted) return null;
+      try {
+        const g = await client.workflow.execute(managedGroupWorkflow, {
+          workflowId: managedGroupWorkflowId(target, group),
+          taskQueue: info.taskQueue,
+          args: [{ target, group }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowExecutionTimeout: MANAGED_GROUP_TIMEOUT,
+        });
+        created();
+        return g;
+      } catch (err) {
+        Context.current().log.warn(`group ${group} in ${target} was not created: ${(err as Error).message}`);
+        return null;
+      }
+    })));
+    cancellationSignal.throwIfAborted();
+    return results.filter((g): g is ActualGroup => g !== null);
+  } finally {
+    clearInterval(alive);
+  }
 }
 
 export function describe(action: Action): string {

@@ -78,15 +78,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     // Payload encryption is on in the local stack too, so what you see there is what production stores.
     const encryption = devEncryption(stateDir);
     const address = `127.0.0.1:${temporalPort}`;
-    const temporalArgs = [
-      'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--log-level', 'warn',
-      ...(ui ? ['--ui-port', String(uiPort), '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}`] : ['--headless']),
-      ...(opts.persistTemporal ? ['--db-filename', join(stateDir, 'temporal.sqlite')] : []),
-      ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${searchAttributeType(k.type)}`]),
-      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
-      '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
-    ];
+    const temporalArgs = temporalDevServerArgs({ port: temporalPort, ui: ui ? { port: uiPort, codecPort } : null, dbFile: opts.persistTemporal ? join(stateDir, 'temporal.sqlite') : undefined });
     const temporal = startProcess('temporal', temporalBin, temporalArgs, { logDir });
     processes.push(temporal);
 
@@ -185,6 +177,19 @@ function simulatorReady(line: string): SimulatorReady | undefined {
   if (!line.startsWith('{')) return undefined;
   const parsed = JSON.parse(line) as SimulatorReady & { ready?: boolean };
   return parsed.ready ? parsed : undefined;
+}
+
+/** `temporal server start-dev` as idflow needs it: its search attributes, Updates, and the UI with the codec server (or headless). */
+export function temporalDevServerArgs(opts: { port: number | string; ui: { port: number; codecPort: number } | null; dbFile?: string }): string[] {
+  return [
+    'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn',
+    ...(opts.ui ? ['--ui-port', String(opts.ui.port), '--ui-codec-endpoint', `http://127.0.0.1:${opts.ui.codecPort}`] : ['--headless']),
+    ...(opts.dbFile ? ['--db-filename', opts.dbFile] : []),
+    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${searchAttributeType(k.type)}`]),
+    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
+    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+    '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
+  ];
 }
 
 function searchAttributeType(valueType: string): string {

@@ -32,9 +32,17 @@ export function eventCommand(): Command {
     .option('--wait', 'wait for every event to be provisioned and verified')
     .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('300'))
     .option('--json', 'print machine-readable output')
-    .action(async (file: string, opts: { wait?: boolean; timeout: string; json?: boolean }) => {
+    .option('--allow-empty', 'succeed when the file holds no events (otherwise an empty export is an error)')
+    .action(async (file: string, opts: { wait?: boolean; timeout: string; json?: boolean; allowEmpty?: boolean }) => {
       const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
       const raw = parseEventsFile(text, file);
+      if (raw.length === 0) {
+        // An HR export that silently produced nothing is the failure idflow exists to catch.
+        if (!opts.allowEmpty) throw new CliError(`${file === '-' ? 'stdin' : file} holds no events; pass --allow-empty if an empty batch is expected`, 2);
+        if (opts.json) console.log('[]');
+        else console.log('no events to send');
+        return;
+      }
       // Every event is checked before any is sent: a bad line never leaves half a batch behind.
       const events = raw.map((r, i) => validate(r, `event ${i + 1}`)).map((e) => ({ ...e, eventId: e.eventId ?? randomUUID() }));
       await sendEvents(events, { wait: opts.wait, timeoutSeconds: Number(opts.timeout), json: opts.json });

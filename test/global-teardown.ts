@@ -5,13 +5,33 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
 import type { RunningStack } from '../devstack/stack';
 import { codecFromEnv, dataConverterFromEnv, decryptPayloadsDeep } from '../encryption';
+import { scanFiles, scanTemporal, stackNeedles } from './resilience/support/secrets';
 
 export default async function globalTeardown(): Promise<void> {
   const stack = (globalThis as { idflowTestStack?: RunningStack }).idflowTestStack;
-  if (stack && process.env.IDFLOW_RECORD_HISTORIES) await recordHistories(stack, process.env.IDFLOW_RECORD_HISTORIES);
-  await stack?.stop();
   const stateDir = (globalThis as { idflowTestStateDir?: string }).idflowTestStateDir;
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  try {
+    // Scanned first: recorded histories are written decrypted into the repository.
+    if (stack && stateDir) await scanForSecrets(stack, stateDir);
+    if (stack && process.env.IDFLOW_RECORD_HISTORIES) await recordHistories(stack, process.env.IDFLOW_RECORD_HISTORIES);
+  } finally {
+    await stack?.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * After every test file has used the shared stack: no secret it holds may be in any history or log.
+ * (The resilience suite scans its private stacks itself.) A finding fails the run, naming the secret
+ * and the place, never the value.
+ */
+async function scanForSecrets(stack: RunningStack, stateDir: string): Promise<void> {
+  const needles = stackNeedles('shared stack', stack.info);
+  const histories = await scanTemporal('shared stack', stack.info, needles);
+  const files = scanFiles([join(stateDir, 'logs')], needles);
+  const findings = [...histories.findings, ...files.findings];
+  process.stderr.write(`secrets scan of the shared stack: ${histories.histories} histories (${histories.events} events), ${files.files.length} log files: ${findings.length ? `${findings.length} findings` : 'clean'}\n`);
+  if (findings.length > 0) throw new Error(`secrets in the shared test stack: ${findings.map((f) => `${f.label} in ${f.where}`).join('; ')}`);
 }
 
 /**

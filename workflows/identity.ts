@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, log, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
@@ -190,9 +190,10 @@ async function runEvent(employeeId: string, eventId: string, type: EventOutcome[
         const input = { target: decision.target, employeeId, decision };
         try {
           let result: ProvisionResult = await provisionAccount(input);
-          if (result.groupsToCreate?.length) {
-            await ensureManagedGroups(decision.target, result.groupsToCreate);
-            result = await provisionAccount(input);
+          // Gated: a history in which an older worker went on to verify must replay the same way.
+          if (result.groupsToCreate?.length && patched('managed-group-child')) {
+            const created = await ensureManagedGroups(decision.target, result.groupsToCreate);
+            result = await provisionAccount({ ...input, groupsJustCreated: created.map((g) => g.name) });
           }
           const verified = await verifyUntilConsistent(input);
           return {

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { executeChild, ParentClosePolicy, proxyActivities, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, ParentClosePolicy, proxyActivities, sleep } from '@temporalio/workflow';
 import type { IdflowActivities } from '../activities';
 import type { ActualGroup } from '../domain/types';
 
@@ -32,24 +32,33 @@ export async function managedGroupWorkflow(input: ManagedGroupInput): Promise<Ac
 }
 
 /** From a workflow: every group exists once this returns, each created by its own managed-group run. */
-export async function ensureManagedGroups(target: string, groups: readonly GroupToCreate[]): Promise<void> {
-  await Promise.all(groups.map(({ group, workflowId }) => ensureManagedGroup(target, group, workflowId)));
+export async function ensureManagedGroups(target: string, groups: readonly GroupToCreate[]): Promise<ActualGroup[]> {
+  return Promise.all(groups.map(({ group, workflowId }) => ensureManagedGroup(target, group, workflowId)));
 }
 
-async function ensureManagedGroup(target: string, group: string, workflowId: string): Promise<void> {
-  for (;;) {
+/** A group's run that does not finish in this time has failed; its callers stop waiting for it. */
+export const MANAGED_GROUP_TIMEOUT = '10 minutes';
+const START_ATTEMPTS = 12;
+
+async function ensureManagedGroup(target: string, group: string, workflowId: string): Promise<ActualGroup> {
+  let delayMs = 1_000;
+  for (let attempt = 1; ; attempt++) {
     try {
-      await executeChild(managedGroupWorkflow, {
+      return await executeChild(managedGroupWorkflow, {
         workflowId,
         args: [{ target, group }],
+        workflowExecutionTimeout: MANAGED_GROUP_TIMEOUT,
         // A create under way finishes even if this workflow is terminated meanwhile.
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
-      return;
     } catch (err) {
       // Another writer's run is creating it; a run started after that one finds the group and stops.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      await sleep('1 second');
+      if (attempt >= START_ATTEMPTS) {
+        throw ApplicationFailure.retryable(`group ${group} in ${target}: its managed-group workflow ${workflowId} stayed busy through ${attempt} attempts to start it`, 'ManagedGroup.busy');
+      }
+      await sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 30_000);
     }
   }
 }

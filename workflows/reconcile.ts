@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineUpdate, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, defineQuery, defineUpdate, log, patched, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { IdflowActivities } from '../activities';
 import type { ReconcileTargetInput, ReconcileTargetResult } from '../activities/reconcile';
@@ -101,10 +101,18 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
 
 async function reconcileUntilSettled(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
   let result = await reconcileTarget(input);
-  // `retryable` is absent from results recorded before it existed: those runs took no extra rounds.
-  for (let round = 1; !input.dryRun && (result.failures.retryable ?? 0) > 0 && round <= RETRY_ROUNDS; round++) {
+  // Gated, and `retryable` is absent from older results: histories from before take no extra rounds.
+  for (let round = 1; !input.dryRun && (result.failures.retryable ?? 0) > 0 && round <= RETRY_ROUNDS && patched('reconcile-retry-rounds'); round++) {
     await sleep(FIRST_RETRY_DELAY_MS * 2 ** (round - 1));
-    result = followedBy(result, await reconcileTarget(input));
+    // People whose own workflow started meanwhile are theirs to handle now.
+    const skipEmployeeIds = await identitiesInFlight();
+    try {
+      result = followedBy(result, await reconcileTarget({ ...input, skipEmployeeIds }));
+    } catch (err) {
+      // What the earlier rounds did and found stands; the failures they left are in it.
+      log.warn('a retry round of the reconcile failed; keeping the earlier rounds\' result', { target: input.target, error: (err as Error).message });
+      break;
+    }
   }
   return result;
 }

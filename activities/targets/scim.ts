@@ -207,7 +207,8 @@ export class ScimConnector implements TargetConnector {
   private async ownedForPatch(userName: string): Promise<ScimResource> {
     const recent = this.recentReads.get(userName);
     this.recentReads.delete(userName);
-    if (recent && Date.now() - recent.at <= RECENT_READ_MS && (await this.serviceProvider()).etag) {
+    const versioned = recent && typeof prop(prop(recent.user, 'meta'), 'version') === 'string';
+    if (recent && versioned && Date.now() - recent.at <= RECENT_READ_MS && (await this.serviceProvider()).etag) {
       if (!this.ownsUser(recent.user)) throw this.notOwned(userName);
       return recent.user;
     }
@@ -217,6 +218,7 @@ export class ScimConnector implements TargetConnector {
   /** active=false first (the lockout), then membership of idflow's groups; other groups are not idflow's to change. */
   async disableAccount(userName: string): Promise<DisableRecord> {
     const user = await this.requireOwned(userName).catch(goneAsNull);
+    this.recentReads.delete(userName);
     if (!user) return { removedGroups: [], deactivatedAccessKeys: [], loginProfileDeleted: false, notes: [`user ${userName} does not exist`] };
     await this.patchUser(user, (current) => (prop(current, 'active') !== false ? [{ op: 'replace', path: 'active', value: false }] : []));
     const removedGroups = await this.leaveOwnedGroups(user.id!);
@@ -225,6 +227,7 @@ export class ScimConnector implements TargetConnector {
 
   async deleteAccount(userName: string): Promise<DeleteRecord> {
     const user = await this.requireOwned(userName).catch(goneAsNull);
+    this.recentReads.delete(userName);
     if (!user) return { steps: ['user already gone'] };
     const steps = (await this.leaveOwnedGroups(user.id!)).map((g) => `remove member from group ${g}`);
     let current: ScimResource | null = user;
@@ -453,6 +456,8 @@ export class ScimConnector implements TargetConnector {
    * server supports ETags; a 412 (changed meanwhile) re-reads and recomputes, at most 3 times.
    */
   private async patchUser(user: ScimResource, build: (current: ScimResource) => PatchOperation[]): Promise<void> {
+    // Whatever happens next, a read from before this write must not seed another one.
+    this.recentReads.delete(String(prop(user, 'userName')));
     let current = user;
     for (let attempt = 1; ; attempt++) {
       const ops = build(current);

@@ -152,6 +152,15 @@ describe('bad HR events are refused before anything starts', () => {
     await expectNoWorkflow('E9003');
   });
 
+  test('an empty batch (an HR export that produced nothing) is an error unless --allow-empty says it is expected', () => {
+    for (const input of ['', '[]', '\n\n']) {
+      const r = idflow(['event', 'batch', '-'], input);
+      expect({ input, status: r.status, stderr: r.stderr.trim() }).toEqual({ input, status: 2, stderr: 'idflow: stdin holds no events; pass --allow-empty if an empty batch is expected' });
+    }
+    const allowed = idflow(['event', 'batch', '-', '--allow-empty', '--json'], '[]');
+    expect({ status: allowed.status, stdout: allowed.stdout }).toEqual({ status: 0, stdout: '[]\n' });
+  });
+
   test('an effective date without a time zone', async () => {
     const r = idflow(['event', 'joiner', '--employee-id', 'E9004', '--effective-at', '2026-12-01 09:00']);
     expect(r.status).toBe(2);

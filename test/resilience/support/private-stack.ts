@@ -8,12 +8,11 @@ import { promisify } from 'node:util';
 import { GetAccountAuthorizationDetailsCommand, type GetAccountAuthorizationDetailsCommandOutput, IAMClient } from '@aws-sdk/client-iam';
 import { Client, Connection } from '@temporalio/client';
 import { type ManagedProcess, startProcess, stopProcess, waitUntil } from '../../../devstack/processes';
-import { projectRoot, type RunningStack, startStack, toolPath } from '../../../devstack/stack';
+import { projectRoot, type RunningStack, startStack, temporalDevServerArgs, toolPath } from '../../../devstack/stack';
 import { type StackInfo, stackEnv } from '../../../devstack/stack-file';
 import type { TargetPlan } from '../../../domain/reconcile';
 import { dataConverterFromEnv } from '../../../encryption';
 import { SimulatorClient } from '../../../simulator/admin-client';
-import { SEARCH_ATTRIBUTES } from '../../../workflows/search-attributes';
 import { type CliResult, runIdflow, withOverrides } from '../../support/cli';
 import { TargetProxy, WriteCounter } from './proxy';
 
@@ -147,15 +146,7 @@ export class PrivateStack {
     }
     await new Promise((r) => setTimeout(r, downMs));
     const port = this.info.temporal.address.split(':').pop()!;
-    const types: Record<string, string> = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList', BOOL: 'Bool', TEXT: 'Text', INT: 'Int', DOUBLE: 'Double', DATETIME: 'Datetime' };
-    const args = [
-      'server', 'start-dev', '--ip', '127.0.0.1', '--port', port, '--log-level', 'warn', '--headless',
-      '--db-filename', join(this.stateDir, 'temporal.sqlite'),
-      ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=${types[k.type.toUpperCase()] ?? k.type}`]),
-      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-      '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
-      '--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true',
-    ];
+    const args = temporalDevServerArgs({ port, ui: null, dbFile: join(this.stateDir, 'temporal.sqlite') });
     const bin = process.env.TEMPORAL_CLI_PATH ?? toolPath('bin', 'temporal');
     this.temporal = startProcess('temporal-restarted', bin, args, { logDir: this.logDir });
     await waitUntil('restarted Temporal dev server', this.temporal, async () => (await run(bin, ['operator', 'cluster', 'health', '--address', this.info.temporal.address])).stdout.includes('SERVING'), 60_000);
