@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, log, patched, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, log, patched, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
@@ -18,6 +18,11 @@ import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attribut
 export const hrEventSignal = defineSignal<[IdentityEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
 export const statusQuery = defineQuery<IdentityStatus>('status');
+/**
+ * Returns an event's outcome once it is recorded (at once if it already is): `idflow event --wait`
+ * without polling. Refused for an event this workflow has not received.
+ */
+export const waitForOutcomeUpdate = defineUpdate<EventOutcome, [string]>('waitForOutcome');
 
 export type Outcome = 'provisioned' | 'verified' | 'failed' | 'ignored';
 
@@ -92,6 +97,15 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   });
   setHandler(eventOutcomeQuery, (eventId) => recent.find((r) => r.eventId === eventId) ?? null);
   setHandler(statusQuery, () => ({ employeeId, queued: queue.length, processing, waiting, recent, duplicatesIgnored }));
+  const outcomeOf = (eventId: string) => recent.find((r) => r.eventId === eventId);
+  setHandler(waitForOutcomeUpdate, async (eventId) => {
+    await condition(() => outcomeOf(eventId) !== undefined);
+    return outcomeOf(eventId)!;
+  }, {
+    validator: (eventId) => {
+      if (!outcomeOf(eventId) && processing !== eventId && !queue.some((e) => e.eventId === eventId)) throw new Error(`no event ${eventId} has reached this workflow`);
+    },
+  });
 
   const policy = await lifecyclePolicy();
   const record = (outcome: EventOutcome) => {

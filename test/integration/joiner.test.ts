@@ -1,6 +1,6 @@
 import { CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { type EventOutcome, statusQuery } from '../../workflows/identity';
+import { type EventOutcome, statusQuery, waitForOutcomeUpdate } from '../../workflows/identity';
 import { idflowUsers, userGroups, userTags } from '../support/iam';
 import { iamClient, idflow, resetTargets, scimGroupsOf, scimUsers, temporalClient } from '../support/stack';
 
@@ -94,6 +94,32 @@ describe('joiner event, end to end through the CLI, Temporal, Graph and IAM', ()
         if (ids.length === 0) await new Promise((r) => setTimeout(r, 200));
       }
       expect(ids).toEqual(['identity-E1002']);
+    } finally {
+      await close();
+    }
+  });
+
+  test('--wait asks the workflow for the outcome with an Update (no polling); an event it never received is refused at once', async () => {
+    const sent = idflow(['event', 'mover', '--employee-id', 'E1002', '--event-id', 'wait-by-update', '--wait', '--json']);
+    expect(sent.status).toBe(0);
+    const { client, close } = await temporalClient();
+    try {
+      const handle = client.workflow.getHandle('identity-E1002');
+      const updates = (await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateCompletedEventAttributes || e.workflowExecutionUpdateAcceptedEventAttributes);
+      // One accepted-then-completed pair per --wait in this run (the test before may have sent one too).
+      const names = updates.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name ?? 'completed');
+      expect(names.length).toBeGreaterThanOrEqual(2);
+      expect(names).toEqual(Array.from({ length: names.length / 2 }, () => ['waitForOutcome', 'completed']).flat());
+
+      // A workflow kept running by a mover effective next week: asked about an event it never got, it refuses.
+      const later = new Date(Date.now() + 7 * 86_400_000).toISOString();
+      expect(idflow(['event', 'mover', '--employee-id', 'E1009', '--event-id', 'next-week', '--effective-at', later]).status).toBe(0);
+      const waiting = client.workflow.getHandle('identity-E1009');
+      try {
+        await expect(waiting.executeUpdate(waitForOutcomeUpdate, { args: ['never-sent'] })).rejects.toMatchObject({ message: 'Workflow Update failed', cause: { message: 'no event never-sent has reached this workflow' } });
+      } finally {
+        await waiting.terminate('test done');
+      }
     } finally {
       await close();
     }
