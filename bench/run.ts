@@ -19,12 +19,11 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { signalIdentity } from '../client/identity';
+import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { freePort, httpOk, startProcess, stopProcess, waitUntil } from '../devstack/processes';
 import { projectRoot, type RunningStack, startStack, toolPath } from '../devstack/stack';
 import { type StackInfo, stackEnv } from '../devstack/stack-file';
 import { dataConverterFromEnv } from '../encryption';
-import { type EventOutcome, eventOutcomeQuery } from '../workflows/identity';
 import { type ReconcileResult, reconcileWorkflow } from '../workflows/reconcile';
 import { EntraAdmin, type GraphCalls } from './entra';
 import { eventLatencyBreakdown } from './history';
@@ -40,7 +39,7 @@ const HELP = `npm run bench [-- options]
   --groups N             groups in the simulator, at least 10 (default 500)
   --events N             HR mover events (default 200)
   --event-concurrency N  events in flight at once (default 10)
-  --poll-ms N            how often the eventOutcome query is polled (default 100)
+  --poll-ms N            how often the eventOutcome query is polled where the Update cannot answer (default 100)
   --naive-sample N       identities the naive sync runs before extrapolating (default 1000)
   --cold-timeout-min N   stop the cold reconcile after N minutes, report how far it got, and let the
                          benchmark complete the targets (bench/seed.ts) so the later phases still run (default 30)
@@ -494,13 +493,13 @@ interface EventsResult {
   failedSample: string[];
   targetActions: Record<string, number>;
   sent: { workflowId: string; sentAtEpochMs: number }[];
-  /** eventOutcome queries sent while waiting: load the measurement itself puts on Temporal and the worker. */
+  /** eventOutcome queries sent while waiting (only where the Update could not answer). */
   queries: number;
 }
 
 /**
- * `concurrency` lanes; each sends one mover with signal-with-start (as `idflow event` does) and polls
- * the eventOutcome query until the workflow has recorded the outcome: sent -> provisioned and verified.
+ * `concurrency` lanes; each sends one mover with signal-with-start and waits for its outcome, both as
+ * `idflow event --wait` does (client/identity.ts): sent -> provisioned and verified.
  */
 async function runEvents(client: Client, movers: Mover[], opts: Options): Promise<EventsResult> {
   const queue = [...movers];
@@ -521,13 +520,8 @@ async function runEvents(client: Client, movers: Mover[], opts: Options): Promis
       const workflowId = await signalIdentity(client, TASK_QUEUE, { type: 'mover', employeeId: m.employeeId, eventId });
       sendMs.push(performance.now() - t0);
       sent.push({ workflowId, sentAtEpochMs });
-      const handle = client.workflow.getHandle(workflowId);
-      let outcome: EventOutcome | null = null;
-      while (!outcome && performance.now() - t0 < timeoutMs) {
-        await sleep(opts.pollMs);
-        queries += 1;
-        outcome = await handle.query(eventOutcomeQuery, eventId).catch(() => null);
-      }
+      // As `idflow event --wait` does: an Update that returns when the outcome is recorded.
+      const outcome = await awaitEventOutcome(client.workflow.getHandle(workflowId), eventId, sentAtEpochMs + timeoutMs, { pollMs: opts.pollMs, onQuery: () => (queries += 1) });
       if (!outcome) {
         timeouts += 1;
         continue;

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { WorkflowHandle } from '@temporalio/client';
 import { Command, Option } from 'commander';
-import { signalIdentity } from '../client/identity';
+import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
-import { type EventOutcome, eventOutcomeQuery, waitForOutcomeUpdate } from '../workflows/identity';
+import type { EventOutcome } from '../workflows/identity';
 import { CliError, connectClient } from './client';
 
 /** `idflow event <type>`: validates an HR event, then hands it to that person's workflow. */
@@ -87,7 +86,8 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
     const deadline = Date.now() + opts.timeoutSeconds * 1000;
     const outcomes: EventOutcome[] = [];
     for (const { event, workflowId } of sent) {
-      const outcome = await waitForOutcome(client.workflow.getHandle(workflowId), event.eventId!, deadline);
+      const outcome = await awaitEventOutcome(client.workflow.getHandle(workflowId), event.eventId!, deadline);
+      if (!outcome) throw new CliError(`event ${event.eventId} was not processed in time; is a worker running on the task queue?`, 4);
       outcomes.push(outcome);
       if (!opts.json) printOutcome(event, outcome);
     }
@@ -97,38 +97,6 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
   } finally {
     await close();
   }
-}
-
-/**
- * Asks the workflow with an Update that returns when the outcome is recorded. Where that cannot
- * answer (a workflow that continued as new or finished meanwhile, or one started by an older worker
- * without the handler) it falls back to polling the eventOutcome query, which also reads closed runs.
- */
-async function waitForOutcome(handle: WorkflowHandle, eventId: string, deadline: number): Promise<EventOutcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now()))));
-  try {
-    const outcome = await Promise.race([handle.executeUpdate(waitForOutcomeUpdate, { args: [eventId] }), timeout]);
-    if (outcome) return outcome;
-  } catch (err) {
-    if (isUnreadable(err as Error)) throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  while (Date.now() < deadline) {
-    const outcome = await handle.query(eventOutcomeQuery, eventId).catch((err: Error) => {
-      // Not there yet (the workflow is starting) is worth another try; a payload this process cannot read is not.
-      if (isUnreadable(err)) throw err;
-      return null;
-    });
-    if (outcome) return outcome;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new CliError(`event ${eventId} was not processed in time; is a worker running on the task queue?`, 4);
-}
-
-function isUnreadable(err: Error): boolean {
-  return /Unknown encoding|decrypt|encryption key/i.test(err.message);
 }
 
 function printOutcome(event: HrEvent, outcome: EventOutcome): void {
