@@ -1,9 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
-import type { Action, ActionOp } from '../domain/plan';
+import { type Action, type ActionOp, countActions } from '../domain/plan';
 import type { IdentityPlan } from '../domain/reconcile';
-import { applyAction } from './identity';
 import type { ActualAccount } from '../domain/types';
+import { applyAction } from './identity';
 import type { KnownState, TargetConnector } from './targets/connector';
 
 /**
@@ -48,7 +48,7 @@ export interface ApplyOptions {
 }
 
 export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: ApplyOptions): Promise<ApplyResult> {
-  const applied = Object.fromEntries(['createGroup', 'create', 'update', 'enable', 'addMember', 'removeMember', 'disable', 'delete'].map((op) => [op, 0])) as Record<ActionOp, number>;
+  const applied = countActions([]);
   const failures = new Map<string, ApplyFailure>();
   const fail = (employeeId: string, err: unknown) => {
     if (!failures.has(employeeId)) failures.set(employeeId, { employeeId, error: err instanceof Error ? err.message : String(err), retryable: isRetryable(err) });
@@ -56,26 +56,32 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   const limit = pLimit(opts.concurrency);
   const live = (p: IdentityPlan) => !failures.has(p.employeeId);
   const actionsOf = (p: IdentityPlan, ops: (op: ActionOp) => boolean) => p.actions.filter((a) => ops(a.op) && !opts.skip(a));
-  const known: KnownState | undefined = opts.read && { accounts: new Map(opts.read.accounts), groups: opts.read.groups };
-  const applyOne = (a: Action) => applyAction(connector, a, known ? { absentInRead: true, created: (account: ActualAccount) => (known.accounts as Map<string, ActualAccount>).set(account.userName, account) } : {});
+  // The accounts this run creates join what the read found, for the membership writes after them.
+  const knownAccounts = new Map(opts.read?.accounts);
+  const known: KnownState | undefined = opts.read && { accounts: knownAccounts, groups: opts.read.groups };
+  const applyOne = (a: Action) => applyAction(connector, a, known ? { absentInRead: true, created: (account: ActualAccount) => knownAccounts.set(account.userName, account) } : {});
 
-  // Accounts, one identity at a time each, many identities at once.
-  let done = 0;
-  const withAccounts = plans.filter((p) => actionsOf(p, (op) => ACCOUNT_OPS.has(op)).length > 0);
-  await Promise.all(withAccounts.map((p) => limit(async () => {
-    if (opts.signal?.aborted) return;
-    try {
-      for (const a of actionsOf(p, (op) => ACCOUNT_OPS.has(op))) {
-        await applyOne(a);
-        applied[a.op] += 1;
+  /** Each identity's actions of these kinds in order, many identities at once; the first failure stops that identity. */
+  const perIdentity = async (phase: string, ops: (op: ActionOp) => boolean) => {
+    let done = 0;
+    const todo = plans.filter((p) => live(p) && actionsOf(p, ops).length > 0);
+    await Promise.all(todo.map((p) => limit(async () => {
+      if (opts.signal?.aborted) return;
+      try {
+        for (const a of actionsOf(p, ops)) {
+          await applyOne(a);
+          applied[a.op] += 1;
+        }
+      } catch (err) {
+        fail(p.employeeId, err);
       }
-    } catch (err) {
-      fail(p.employeeId, err);
-    }
-    opts.progress({ phase: 'accounts', done: ++done, of: withAccounts.length });
-  })));
-  // Cancelled: what had started has finished (so nothing is left half-written); nothing else starts.
-  opts.signal?.throwIfAborted();
+      opts.progress({ phase, done: ++done, of: todo.length });
+    })));
+    // Cancelled: what had started has finished (so nothing is left half-written); nothing else starts.
+    opts.signal?.throwIfAborted();
+  };
+
+  await perIdentity('accounts', (op) => ACCOUNT_OPS.has(op));
 
   // Memberships, batched per group; a failed batch is retried member by member to find who failed.
   for (const op of ['addMember', 'removeMember'] as const) {
@@ -87,7 +93,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
       }
     }
     const batches = [...byGroup.entries()].flatMap(([group, members]) => chunk(members, BATCH).map((batch) => ({ group, batch })));
-    done = 0;
+    let done = 0;
     await Promise.all(batches.map(({ group, batch }) => limit(async () => {
       if (opts.signal?.aborted) return;
       try {
@@ -110,21 +116,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   }
 
   // Disables and deletes last: access goes only after everything else for the run is in place.
-  done = 0;
-  const destructive = plans.filter((p) => live(p) && actionsOf(p, (op) => op === 'disable' || op === 'delete').length > 0);
-  await Promise.all(destructive.map((p) => limit(async () => {
-    if (opts.signal?.aborted) return;
-    try {
-      for (const a of actionsOf(p, (op) => op === 'disable' || op === 'delete')) {
-        await applyAction(connector, a);
-        applied[a.op] += 1;
-      }
-    } catch (err) {
-      fail(p.employeeId, err);
-    }
-    opts.progress({ phase: 'disabling', done: ++done, of: destructive.length });
-  })));
-  opts.signal?.throwIfAborted();
+  await perIdentity('disabling', (op) => op === 'disable' || op === 'delete');
 
   return { applied, failures: [...failures.values()] };
 }

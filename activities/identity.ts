@@ -79,11 +79,9 @@ export function identityActivities(runtime: Runtime) {
     }
     const actual = decision.userName ? await c.findAccount(decision.userName) : decision.sourceId ? await c.findAccountByExternalId(decision.sourceId) : null;
     const wanted = decision.desired?.groups ?? [];
-    // A group the account is already in exists; only the others need a look (most events: none).
-    const joined = wanted.filter((g) => actual?.groups.includes(g));
-    const toCheck = wanted.filter((g) => !joined.includes(g));
-    const created = input.groupsJustCreated ?? [];
-    const existingGroups = new Set([...joined, ...created, ...(await c.existingGroups(toCheck.filter((g) => !created.includes(g))))]);
+    // Groups the account is already in, or that were just created, exist; only the others need a look (most events: none).
+    const known = new Set([...wanted.filter((g) => actual?.groups.includes(g)), ...(input.groupsJustCreated ?? [])]);
+    const existingGroups = new Set([...known, ...(await c.existingGroups(wanted.filter((g) => !known.has(g))))]);
     return planAccount({
       target: input.target,
       employeeId: input.employeeId,

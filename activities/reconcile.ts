@@ -1,15 +1,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import pLimit from 'p-limit';
 import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
-import pLimit from 'p-limit';
-import { MANAGED_GROUP_TIMEOUT, managedGroupWorkflow } from '../workflows/managed-group';
-import { managedGroupWorkflowId } from './managed-group-id';
-import { readIdentitiesInActivity } from './graph/listing';
-import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
-import type { Runtime } from './runtime';
 import type { ActualGroup } from '../domain/types';
+import { MANAGED_GROUP_TIMEOUT, managedGroupWorkflow } from '../workflows/managed-group';
+import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
+import { readIdentitiesInActivity } from './graph/listing';
+import { managedGroupWorkflowId } from './managed-group-id';
+import type { Runtime } from './runtime';
 import type { KnownState } from './targets/connector';
 
 /**
@@ -101,8 +101,7 @@ export function reconcileActivities(runtime: Runtime) {
     async reconcileTarget(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
       const started = Date.now();
       const { connector } = compiled(input.target);
-      const { plan, identities, owned, sourcePages, targetCalls, ...planned } = await planLive(input.target);
-      let { read } = planned;
+      const { plan, read, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
       const guardConfig = compiled(input.target).target.config.deletionGuard;
       const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
       const skip = new Set(input.skipEmployeeIds ?? []);
@@ -122,13 +121,12 @@ export function reconcileActivities(runtime: Runtime) {
           applied.createGroup += 1;
           heartbeat({ phase: 'creating groups', done: applied.createGroup, of: groups.length });
         });
-        // The new groups are known too: their memberships need not look them up again.
-        read = { accounts: read.accounts, groups: new Map([...read.groups, ...created.map((g): [string, ActualGroup] => [g.name, g])]) };
         const result = await applyIdentityPlans(connector, work, {
           concurrency: CONCURRENCY,
           skip: (a) => guard.triggered && isDestructive(a),
           progress: (p) => heartbeat(p),
-          read,
+          // The new groups are known too: their memberships need not look them up again.
+          read: { accounts: read.accounts, groups: new Map([...read.groups, ...created.map((g): [string, ActualGroup] => [g.name, g])]) },
           // Delivered through heartbeats, which every applied identity and batch sends.
           signal: Context.current().cancellationSignal,
         });

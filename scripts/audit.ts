@@ -6,12 +6,10 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Command, Option } from 'commander';
-import { createRuntime } from '../activities/runtime';
-import { ConfigError } from '../domain/config-load';
 import { codecFromEnv, dataConverterFromEnv, decodePayloadValues } from '../encryption';
 import { temporalSettings } from '../workers/connection';
 import { auditRecords, type AuditRecord, type DecodedEvent } from './audit-records';
-import { CliError, connectClient } from './client';
+import { CliError, cliRuntime, connectClient } from './client';
 
 /**
  * `idflow audit`: one identity's access record built from workflow histories (the histories are the
@@ -96,13 +94,7 @@ export function auditCommand(): Command {
 
 /** Histories are indexed by employee id (a search attribute); a UPN is translated by Entra ID. */
 async function employeeIdOfPrincipal(upn: string): Promise<string> {
-  let runtime;
-  try {
-    runtime = createRuntime();
-  } catch (err) {
-    throw new CliError(`looking up ${upn} needs the worker's config: ${(err as Error).message}`, err instanceof ConfigError ? 2 : 1);
-  }
-  const employeeId = await runtime.source.employeeIdOf(upn);
+  const employeeId = await cliRuntime(`looking up ${upn} needs the worker's config`).source.employeeIdOf(upn);
   if (employeeId === null) {
     throw new CliError(`Entra ID has no user ${upn} with an employee id; a person already deleted from Entra ID can only be audited by employee id`, 2);
   }

@@ -1,4 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
+import { createRuntime, type Runtime } from '../activities/runtime';
+import { ConfigError } from '../domain/config-load';
 import { dataConverterFromEnv } from '../encryption';
 import { temporalSettings } from '../workers/connection';
 
@@ -23,5 +25,14 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/** The worker's config, source and connectors, for a command that reads them itself; a broken config exits 2. */
+export function cliRuntime(why?: string): Runtime {
+  try {
+    return createRuntime();
+  } catch (err) {
+    throw new CliError(`${why ? `${why}: ` : ''}${(err as Error).message}`, err instanceof ConfigError ? 2 : 1);
   }
 }

@@ -1,10 +1,8 @@
 import { Command } from 'commander';
-import { ConfigError } from '../domain/config-load';
 import { ACTION_ORDER, type Action } from '../domain/plan';
 import type { TargetPlan } from '../domain/reconcile';
 import { reconcileActivities } from '../activities/reconcile';
-import { createRuntime } from '../activities/runtime';
-import { CliError } from './client';
+import { cliRuntime } from './client';
 
 /**
  * `idflow plan`: what a reconcile would change, every action with its reason. It runs the same
@@ -16,12 +14,7 @@ export function planCommand(): Command {
     .option('--target <name...>', 'only these targets')
     .option('--json', 'print the plan as JSON')
     .action(async (opts: { target?: string[]; json?: boolean }) => {
-      let runtime;
-      try {
-        runtime = createRuntime();
-      } catch (err) {
-        throw new CliError((err as Error).message, err instanceof ConfigError ? 2 : 1);
-      }
+      const runtime = cliRuntime();
       const { planLive } = reconcileActivities(runtime);
       const names = opts.target ?? [...runtime.connectors.keys()];
       const plans: TargetPlan[] = [];

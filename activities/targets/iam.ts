@@ -519,10 +519,8 @@ export class IamConnector implements TargetConnector {
   async addMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
     await this.requireOwnedGroup(group, known, true);
     for (const userName of userNames) {
-      const account = known?.accounts.get(userName);
-      if (account && !account.owned) throw this.notOwned(userName);
-      if (!account) await this.requireOwned(userName).catch(goneAsNotFound);
-      const current = account ? account.groups : await this.groupsOf(userName);
+      await this.requireOwnedMember(userName, known, true);
+      const current = known?.accounts.get(userName)?.groups ?? (await this.groupsOf(userName));
       if (current.includes(group)) continue;
       if (current.length >= IAM_MAX_GROUPS_PER_USER) {
         throw ApplicationFailure.nonRetryable(`IAM user ${userName} is already in ${current.length} groups, IAM's limit; not added to ${group}`, TARGET_FAILURE.tooManyGroups);
@@ -534,11 +532,17 @@ export class IamConnector implements TargetConnector {
   async removeMembers(group: string, userNames: readonly string[], known?: KnownState): Promise<void> {
     if (!(await this.requireOwnedGroup(group, known, false))) return;
     for (const userName of userNames) {
-      const account = known?.accounts.get(userName);
-      if (account && !account.owned) throw this.notOwned(userName);
-      if (!account && !(await this.requireOwned(userName).catch(goneAsNull))) continue;
+      if (!(await this.requireOwnedMember(userName, known, false))) continue;
       await this.ignoring('NoSuchEntity', new RemoveUserFromGroupCommand({ UserName: userName, GroupName: group }), `RemoveUserFromGroup ${userName} ${group}`);
     }
+  }
+
+  /** The user is idflow's, by `known` or read now (as SCIM's ownedUserId); false when gone and `mustExist` is off. */
+  private async requireOwnedMember(userName: string, known: KnownState | undefined, mustExist: boolean): Promise<boolean> {
+    const account = known?.accounts.get(userName);
+    if (account && !account.owned) throw this.notOwned(userName);
+    if (account) return true;
+    return (await this.requireOwned(userName).catch(mustExist ? goneAsNotFound : goneAsNull)) !== null;
   }
 
   /** The group exists under idflow's path; false when it is gone and `mustExist` is off. */

@@ -402,10 +402,15 @@ export class ScimConnector implements TargetConnector {
    * picks the same one.
    */
   private async findGroup(name: string): Promise<ScimResource | null> {
+    const { items, named, owned } = await this.groupsNamed(name);
+    return owned[0] ?? named[0] ?? items[0] ?? null;
+  }
+
+  /** The server's answer for this displayName; of it, the exact matches, and idflow's of those, oldest first. */
+  private async groupsNamed(name: string): Promise<{ items: ScimResource[]; named: ScimResource[]; owned: ScimResource[] }> {
     const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
     const named = items.filter((g) => prop(g, 'displayName') === name);
-    const owned = named.filter((g) => this.ownsGroup(g)).sort(oldestFirst);
-    return owned[0] ?? named[0] ?? items[0] ?? null;
+    return { items, named, owned: named.filter((g) => this.ownsGroup(g)).sort(oldestFirst) };
   }
 
   /**
@@ -413,8 +418,7 @@ export class ScimConnector implements TargetConnector {
    * deployment creates each group in one place), keep the oldest, delete the rest, return the one kept.
    */
   private async settleGroupRace(name: string, created: ScimResource): Promise<ActualGroup> {
-    const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
-    const owned = items.filter((g) => prop(g, 'displayName') === name && this.ownsGroup(g)).sort(oldestFirst);
+    const { owned } = await this.groupsNamed(name);
     // Members added to a deleted twin meanwhile are re-added by verify's next plan.
     for (const twin of owned.slice(1)) await this.request('DELETE', `/Groups/${twin.id}`, { accept: [404] });
     return { id: owned[0]?.id ?? created.id!, name, owned: true };
