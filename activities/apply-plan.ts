@@ -9,7 +9,7 @@ import type { KnownState, TargetConnector } from './targets/connector';
 /**
  * Applies a whole-directory plan in phases, so memberships go in batches per group (one SCIM PATCH
  * per batch instead of one per member) while each identity's actions keep their order: accounts
- * (create, update, enable) first, then group additions, then removals, then disables and deletes.
+ * (rename, create, update, enable) first, then group additions, then removals, then disables and deletes.
  * An identity whose step fails is recorded and left out of its later phases; the run goes on.
  * Each failure says whether a later attempt can succeed (throttling, 5xx, a lost answer), so the
  * caller can try those identities again instead of leaving them for the next scheduled run.
@@ -31,7 +31,7 @@ export interface ApplyResult {
   failures: ApplyFailure[];
 }
 
-const ACCOUNT_OPS: ReadonlySet<ActionOp> = new Set(['create', 'update', 'enable']);
+const ACCOUNT_OPS: ReadonlySet<ActionOp> = new Set(['rename', 'create', 'update', 'enable']);
 const BATCH = 100;
 
 export interface ApplyOptions {
@@ -59,7 +59,16 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   // The accounts this run creates join what the read found, for the membership writes after them.
   const knownAccounts = new Map(opts.read?.accounts);
   const known: KnownState | undefined = opts.read && { accounts: knownAccounts, groups: opts.read.groups };
-  const applyOne = (a: Action) => applyAction(connector, a, known ? { absentInRead: true, created: (account: ActualAccount) => knownAccounts.set(account.userName, account) } : {});
+  const applyOne = async (a: Action) => {
+    const result = await applyAction(connector, a, known ? { absentInRead: true, created: (account: ActualAccount) => knownAccounts.set(account.userName, account) } : {});
+    // The renamed account is still the one the read found, under its new name.
+    const before = a.op === 'rename' ? knownAccounts.get(a.from) : undefined;
+    if (a.op === 'rename' && before) {
+      knownAccounts.delete(a.from);
+      knownAccounts.set(a.userName, { ...before, userName: a.userName });
+    }
+    return result;
+  };
 
   /** Each identity's actions of these kinds in order, many identities at once; the first failure stops that identity. */
   const perIdentity = async (phase: string, ops: (op: ActionOp) => boolean) => {

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
+import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { LifecyclePolicy } from '../domain/config';
 import type { GroupToCreate } from '../workflows/managed-group';
@@ -11,9 +12,9 @@ import type { TargetConnector } from './targets/connector';
 /** What one target should hold for one person, decided by scoping and mapping. */
 export interface TargetDecision {
   target: string;
-  /** The account name to look up in the target; null when none can be derived. */
+  /** The desired account's name; null when no account is desired. */
   userName: string | null;
-  /** The Entra object id, to find the account when no name can be derived (the person left Entra ID). */
+  /** The person's source id (Entra object id): their account is the one marked with it, whatever its name. */
   sourceId?: string;
   desired: DesiredAccount | null;
   /** Why no account is desired (leaver, out of scope, ...). */
@@ -77,7 +78,11 @@ export function identityActivities(runtime: Runtime) {
     if (decision.problems?.length) {
       return { actions: [], findings: decision.problems.map((detail) => ({ kind: 'invalid' as const, target: input.target, employeeId: input.employeeId, userName: decision.userName ?? input.employeeId, detail })) };
     }
-    const actual = decision.userName ? await c.findAccount(decision.userName) : decision.sourceId ? await c.findAccountByExternalId(decision.sourceId) : null;
+    const externalId = decision.sourceId ?? null;
+    // The desired name first: unless the person was renamed, it is their account, in one look-up.
+    const byName = decision.desired ? await c.findAccount(decision.desired.userName) : null;
+    const byMarker = isMarkedFor(byName, externalId) ? byName : externalId ? await c.findAccountByExternalId(externalId) : null;
+    const { actual, nameHolder } = matchAccount(externalId, { byMarker, byName }, target.config.matching);
     const wanted = decision.desired?.groups ?? [];
     // Groups the account is already in, or that were just created, exist; only the others need a look (most events: none).
     const known = new Set([...wanted.filter((g) => actual?.groups.includes(g)), ...(input.groupsJustCreated ?? [])]);
@@ -85,10 +90,12 @@ export function identityActivities(runtime: Runtime) {
     return planAccount({
       target: input.target,
       employeeId: input.employeeId,
+      externalId,
       desired: decision.desired,
       absentReason: decision.absentReason,
       onAbsent: decision.absentPolicy ?? target.config.onLeaveScope,
       actual,
+      nameHolder,
       managedGroups: target.managedGroups,
       existingGroups,
       createMissingGroups: target.config.groups.createMissing,
@@ -118,18 +125,16 @@ export function identityActivities(runtime: Runtime) {
             if (input.lastSourceId && absentPolicy) return { target: t.name, userName: null, sourceId: input.lastSourceId, desired: null, absentReason: 'no longer in Entra ID', absentPolicy };
             return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID', problems: ['the person is not in Entra ID and idflow never saw their Entra object id, so their accounts cannot be found; the scheduled reconcile handles accounts of people gone from the source'] };
           }
+          // Found by their marker, never by a name: a name can be someone else's.
+          const sourceId = input.identity.id;
+          if (input.mode === 'revoke') return { target: t.name, userName: null, sourceId, desired: null, absentReason: 'leaver event', absentPolicy: 'disable' };
+          if (input.mode === 'purge') return { target: t.name, userName: null, sourceId, desired: null, absentReason: 'leaver retention ended', absentPolicy: 'delete' };
           const result = desiredAccount(input.identity, t);
-          if (result.kind === 'invalid') return { target: t.name, userName: null, desired: null, problems: result.problems };
-          if (result.kind === 'outOfScope') {
-            // The name still matters: an account that left scope must be found to be disabled.
-            const named = desiredAccount(input.identity, { ...t, config: { ...t.config, scope: { filters: [], includeDisabled: true } } });
-            return { target: t.name, userName: named.kind === 'account' ? named.account.userName : null, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
-          }
+          if (result.kind === 'invalid') return { target: t.name, userName: null, sourceId, desired: null, problems: result.problems };
+          if (result.kind === 'outOfScope') return { target: t.name, userName: null, sourceId, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
           const userName = result.account.userName;
-          if (input.mode === 'revoke') return { target: t.name, userName, desired: null, absentReason: 'leaver event', absentPolicy: 'disable' };
-          if (input.mode === 'purge') return { target: t.name, userName, desired: null, absentReason: 'leaver retention ended', absentPolicy: 'delete' };
-          if (input.mode === 'prepare') return { target: t.name, userName, desired: { ...result.account, enabled: false, groups: [] } };
-          return { target: t.name, userName, desired: result.account };
+          if (input.mode === 'prepare') return { target: t.name, userName, sourceId, desired: { ...result.account, enabled: false, groups: [] } };
+          return { target: t.name, userName, sourceId, desired: result.account };
         });
       return { configVersion: runtime.configVersion, decisions };
     },
@@ -165,25 +170,29 @@ export function identityActivities(runtime: Runtime) {
  */
 export async function applyAction(c: TargetConnector, action: Action, opts: { absentInRead?: boolean; created?: (account: ActualAccount) => void } = {}): Promise<AppliedAction> {
   const done = (detail?: unknown, group?: string): AppliedAction => ({ op: action.op, userName: action.userName, ...(group ? { group } : {}), ...(detail ? { detail } : {}) });
+  const account = 'externalId' in action ? { userName: action.op === 'rename' ? action.from : action.userName, externalId: action.externalId } : null;
   switch (action.op) {
     case 'createGroup':
       await c.createGroup(action.group);
       return done(undefined, action.group);
+    case 'rename':
+      await c.renameAccount(account!, action.userName);
+      return done({ from: action.from });
     case 'create': {
       const account = await c.createAccount({ userName: action.userName, externalId: action.externalId, employeeId: action.employeeId, enabled: action.enabled, attributes: action.attributes, adopt: action.adopt, ...(opts.absentInRead ? { absentInRead: true } : {}) });
       opts.created?.(account);
       return done({ accountId: account.id });
     }
     case 'update':
-      await c.updateAccount(action.userName, action.changes);
+      await c.updateAccount(account!, action.changes);
       return done();
     case 'enable':
-      await c.enableAccount(action.userName);
+      await c.enableAccount(account!);
       return done();
     case 'disable':
-      return done(await c.disableAccount(action.userName));
+      return done(await c.disableAccount(account!));
     case 'delete':
-      return done(await c.deleteAccount(action.userName));
+      return done(await c.deleteAccount(account!));
     case 'addMember':
       await c.addMember(action.userName, action.group);
       return done(undefined, action.group);

@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { freePort, httpOk, startProcess, stopProcess, waitUntil } from '../devstack/processes';
-import { projectRoot, type RunningStack, startStack, toolPath } from '../devstack/stack';
+import { motoIamServer, projectRoot, type RunningStack, startStack, toolPath } from '../devstack/stack';
 import { type StackInfo, stackEnv } from '../devstack/stack-file';
 import { dataConverterFromEnv } from '../encryption';
 import { type ReconcileResult, reconcileWorkflow } from '../workflows/reconcile';
@@ -560,7 +560,7 @@ async function runNaive(root: string, logDir: string, info: StackInfo, sample: n
   const [motoPort, scimPort] = [await freePort(), await freePort()];
   // Hex: a token starting with "-" would be taken for an option by scim2-server's argument parser.
   const token = randomBytes(24).toString('hex');
-  const moto = startProcess('naive-moto', join(venv, 'moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], { logDir });
+  const moto = startProcess('naive-moto', join(venv, 'python'), [motoIamServer(), '-H', '127.0.0.1', '-p', String(motoPort)], { logDir });
   cleanups.push(() => stopProcess(moto));
   const scim = startProcess('naive-scim2-server', join(venv, 'scim2-server'), ['--hostname', '127.0.0.1', '--port', String(scimPort), '--bearer-token', token], { logDir });
   cleanups.push(() => stopProcess(scim));

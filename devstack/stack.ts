@@ -55,6 +55,11 @@ export function toolPath(...parts: string[]): string {
   return join(projectRoot(), '.tools', ...parts);
 }
 
+/** moto's server with the IAM behaviour moto lacks and AWS documents (python/moto_iam_server.py); run with the venv's python. */
+export function motoIamServer(): string {
+  return join(projectRoot(), 'python', 'moto_iam_server.py');
+}
+
 /** Starts Temporal, the Entra ID simulator, moto, scim2-server and (optionally) the worker. */
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const root = projectRoot();
@@ -89,7 +94,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     const graphReady = waitForLine(simulator, 'stdout', 'Entra ID simulator', 60_000, simulatorReady);
 
     const venvBin = toolPath('venv', 'bin');
-    const moto = startProcess('moto', join(venvBin, 'moto_server'), ['-H', '127.0.0.1', '-p', String(iamPort)], { logDir });
+    const moto = startProcess('moto', join(venvBin, 'python'), [motoIamServer(), '-H', '127.0.0.1', '-p', String(iamPort)], { logDir });
     processes.push(moto);
     // Hex: a token that starts with '-' would be read by scim2-server as an option.
     const scimToken = randomBytes(24).toString('hex');

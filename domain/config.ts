@@ -55,8 +55,12 @@ const TargetCommon = {
   userName: Expr,
   attributes: z.record(z.string().min(1), AttributeMappingSchema).default({}),
   groups: GroupMappingSchema.default({ createMissing: true, map: {} }),
-  /** Ordered: the first attribute that finds an account decides the match. */
-  matching: z.array(z.enum(['externalId', 'userName'])).min(1).default(['externalId', 'userName']),
+  /** How an account is found: always by the marker first; `userName` also finds an unmarked one, to report or adopt (domain/match.ts). */
+  matching: z
+    .array(z.enum(['externalId', 'userName']))
+    .min(1)
+    .refine((m) => m[0] === 'externalId', 'externalId first: the marker is the person, so a name never outranks it (a rename would split them in two)')
+    .default(['externalId', 'userName']),
   /** Target accounts that match no source identity: report them, or adopt them when they match by name. */
   unmatched: z.enum(['report', 'adopt']).default('report'),
   deletionGuard: DeletionGuardSchema.default({ maxCount: 10, maxPercent: 20 }),

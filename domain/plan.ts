@@ -18,20 +18,29 @@ interface ActionBase {
   reason: string;
 }
 
+/** An action on one person's account: it carries the identity the account must be marked for. */
+interface AccountActionBase extends ActionBase {
+  externalId: string;
+}
+
 export type Action =
   | (ActionBase & { op: 'createGroup'; group: string })
-  | (ActionBase & { op: 'create'; externalId: string; enabled: boolean; attributes: Record<string, string>; /** Take over an unmarked account of this name (config unmatched: adopt). */ adopt?: boolean })
-  | (ActionBase & { op: 'update'; accountId: string; changes: AttributeChange[] })
-  | (ActionBase & { op: 'enable'; accountId: string })
-  | (ActionBase & { op: 'addMember'; group: string })
-  | (ActionBase & { op: 'removeMember'; group: string })
-  | (ActionBase & { op: 'disable'; accountId: string })
-  | (ActionBase & { op: 'delete'; accountId: string });
+  | (AccountActionBase & { op: 'rename'; accountId: string; /** The account's name now; `userName` is the new one. */ from: string })
+  | (AccountActionBase & { op: 'create'; enabled: boolean; attributes: Record<string, string>; /** Take over an unmarked account of this name (config unmatched: adopt). */ adopt?: boolean })
+  | (AccountActionBase & { op: 'update'; accountId: string; changes: AttributeChange[] })
+  | (AccountActionBase & { op: 'enable'; accountId: string })
+  | (AccountActionBase & { op: 'addMember'; group: string })
+  | (AccountActionBase & { op: 'removeMember'; group: string })
+  | (AccountActionBase & { op: 'disable'; accountId: string })
+  | (AccountActionBase & { op: 'delete'; accountId: string });
 
 export type ActionOp = Action['op'];
 
-/** Order of application: groups exist before members join; access is revoked before accounts go. */
-export const ACTION_ORDER: readonly ActionOp[] = ['createGroup', 'create', 'update', 'enable', 'addMember', 'removeMember', 'disable', 'delete'];
+/**
+ * Order of application: groups exist before members join; an account is renamed before anything
+ * addresses it by its new name; access is revoked before accounts go.
+ */
+export const ACTION_ORDER: readonly ActionOp[] = ['createGroup', 'rename', 'create', 'update', 'enable', 'addMember', 'removeMember', 'disable', 'delete'];
 
 export interface Finding {
   kind: 'unowned' | 'conflict' | 'invalid' | 'tooManyGroups' | 'missingGroup';
@@ -49,13 +58,21 @@ export interface AccountPlan {
 export interface PlanInput {
   target: string;
   employeeId: string;
+  /**
+   * The source identity's id: the person. Their account is the one marked with it, whatever its
+   * name; null only when the source never told idflow (then no account can be theirs).
+   */
+  externalId: string | null;
   /** The account the source says should exist, or null when none should (out of scope, gone, leaver). */
   desired: DesiredAccount | null;
   /** Why no account is desired; recorded as the reason for a disable or delete. */
   absentReason?: string;
   /** What leaving scope does. */
   onAbsent: 'disable' | 'delete' | 'ignore';
+  /** What matchAccount found: the person's account, or an account holding the desired name. */
   actual: ActualAccount | null;
+  /** Another account that holds the desired name (case-insensitively) while `actual` is the person's: a rename onto it is refused. */
+  nameHolder?: ActualAccount | null;
   /** Target groups idflow manages for this target; memberships elsewhere are never touched. */
   managedGroups: readonly string[];
   /** Managed groups that already exist in the target. */
@@ -73,23 +90,25 @@ export function planAccount(input: PlanInput): AccountPlan {
   // An unmatched account carrying nobody's marker may be adopted; one marked by anyone else never is.
   const adopt = Boolean(input.adoptUnmatched && desired && actual && !actual.owned && actual.externalId === null);
   if (adopt) actual = null;
-  const userName = desired?.userName ?? actual?.userName ?? employeeId;
-  const base = { target, employeeId, userName };
-  const actions: Action[] = [];
   const findings: Finding[] = [];
-  const finding = (kind: Finding['kind'], detail: string) => findings.push({ ...base, kind, detail });
+  const finding = (kind: Finding['kind'], detail: string) => findings.push({ target, employeeId, userName: desired?.userName ?? actual?.userName ?? employeeId, kind, detail });
 
   if (actual && !actual.owned) {
     finding('unowned', `an account named "${actual.userName}" exists that idflow does not own; it is left untouched`);
-    return { actions, findings };
+    return { actions: [], findings };
   }
-  if (actual && desired && actual.externalId !== null && actual.externalId !== desired.externalId) {
-    finding('conflict', `account "${actual.userName}" belongs to another identity (externalId ${actual.externalId}); it is left untouched`);
-    return { actions, findings };
+  // Whatever the path (create, update, leaver, purge, out of scope): never another identity's account.
+  if (actual && (input.externalId === null || actual.externalId !== input.externalId)) {
+    finding('conflict', `account "${actual.userName}" belongs to another identity (externalId ${actual.externalId ?? '(none)'}); it is left untouched`);
+    return { actions: [], findings };
   }
+  const externalId = input.externalId;
+  if (externalId === null) return { actions: [], findings };
 
   if (!desired) {
-    if (!actual) return { actions, findings };
+    if (!actual) return { actions: [], findings };
+    const base = { target, employeeId, userName: actual.userName, externalId };
+    const actions: Action[] = [];
     const why = input.absentReason ?? 'no longer in the source';
     if (input.onAbsent === 'delete') actions.push({ ...base, op: 'delete', accountId: actual.id, reason: `${why}; policy deletes` });
     else if (input.onAbsent === 'disable' && actual.enabled) actions.push({ ...base, op: 'disable', accountId: actual.id, reason: `${why}; policy disables` });
@@ -107,22 +126,23 @@ export function planAccount(input: PlanInput): AccountPlan {
     const kept = actual ? actual.groups.filter((g) => !managed.has(g)).length : 0;
     if (desired.groups.length + kept > input.maxGroupsPerUser) {
       finding('tooManyGroups', `${desired.groups.length} mapped groups${kept ? ` plus ${kept} groups idflow does not manage` : ''} exceed the target's limit of ${input.maxGroupsPerUser} groups per user: nothing was written for this identity`);
-      return { actions, findings };
+      return { actions: [], findings };
     }
   }
 
+  const actions: Action[] = [];
   const missing = desired.groups.filter((g) => !input.existingGroups.has(g));
   if (missing.length > 0 && !input.createMissingGroups) {
     for (const g of missing) finding('missingGroup', `group "${g}" does not exist and createMissing is off`);
     return { actions, findings };
   }
-  for (const group of missing) actions.push({ ...base, op: 'createGroup', group, reason: 'mapped group does not exist yet' });
+  for (const group of missing) actions.push({ target, employeeId, userName: desired.userName, op: 'createGroup', group, reason: 'mapped group does not exist yet' });
 
   if (!actual) {
+    const base = { target, employeeId, userName: desired.userName, externalId };
     actions.push({
       ...base,
       op: 'create',
-      externalId: desired.externalId,
       enabled: desired.enabled,
       attributes: desired.attributes,
       ...(input.adoptUnmatched ? { adopt: true } : {}),
@@ -132,6 +152,18 @@ export function planAccount(input: PlanInput): AccountPlan {
     return { actions: sortActions(actions), findings };
   }
 
+  // The person's account under another name: renamed in place, never a second account.
+  let userName = actual.userName;
+  if (actual.userName !== desired.userName) {
+    const holder = input.nameHolder && input.nameHolder.id !== actual.id ? input.nameHolder : null;
+    if (holder) {
+      finding('conflict', `cannot rename "${actual.userName}" to "${desired.userName}": that name is held by ${holder.owned ? `another identity's account (externalId ${holder.externalId ?? '(none)'})` : 'an account idflow does not own'}; the account keeps its name and is otherwise kept in step`);
+    } else {
+      actions.push({ target, employeeId, userName: desired.userName, externalId, op: 'rename', accountId: actual.id, from: actual.userName, reason: `the derived name changed: "${actual.userName}" -> "${desired.userName}"` });
+      userName = desired.userName;
+    }
+  }
+  const base = { target, employeeId, userName, externalId };
   const changes = attributeChanges(desired, actual);
   if (changes.length > 0) {
     actions.push({ ...base, op: 'update', accountId: actual.id, changes, reason: changes.map((c) => `${c.attribute} ${fmt(c.from)} -> ${fmt(c.to)}`).join(', ') });

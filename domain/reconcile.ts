@@ -1,4 +1,5 @@
 import { type CompiledTarget, desiredAccount } from './mapping';
+import { isMarkedFor, matchAccount } from './match';
 import { type Action, type ActionOp, countActions, type Finding, planAccount } from './plan';
 import type { ActualAccount, SourceIdentity } from './types';
 
@@ -61,20 +62,24 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
   for (const identity of [...identities].sort((a, b) => a.employeeId.localeCompare(b.employeeId) || a.id.localeCompare(b.id))) {
     const result = desiredAccount(identity, target);
     const desired = result.kind === 'account' ? result.account : null;
-    const userName = desired?.userName ?? nameFor(identity, target);
-    const actual = match(target, identity.id, userName, byExternalId, byName);
-    if (actual) claimed.add(actual.id);
+    const byMarker = byExternalId.get(identity.id) ?? null;
+    const { actual, nameHolder } = matchAccount(identity.id, { byMarker, byName: desired ? (byName.get(desired.userName.toLowerCase()) ?? null) : null }, target.config.matching);
+    // Only the person's own account is claimed: one merely holding their name stays someone else's.
+    if (isMarkedFor(actual, identity.id)) claimed.add(actual!.id);
+    const userName = desired?.userName ?? actual?.userName ?? identity.employeeId;
     if (result.kind === 'invalid') {
-      plans.push({ employeeId: identity.employeeId, userName: userName ?? identity.employeeId, actions: [], findings: result.problems.map((detail) => ({ kind: 'invalid', target: target.name, employeeId: identity.employeeId, userName: userName ?? identity.employeeId, detail })) });
+      plans.push({ employeeId: identity.employeeId, userName, actions: [], findings: result.problems.map((detail) => ({ kind: 'invalid', target: target.name, employeeId: identity.employeeId, userName, detail })) });
       continue;
     }
     if (!desired && !actual) continue;
     const plan = planAccount({
       ...common,
       employeeId: identity.employeeId,
+      externalId: identity.id,
       desired,
       absentReason: result.kind === 'outOfScope' ? `out of scope: ${result.scope.reason}` : undefined,
       actual,
+      nameHolder,
     });
     for (const a of plan.actions) {
       if (a.op !== 'createGroup') continue;
@@ -82,33 +87,19 @@ export function planTarget({ target, identities, state, maxGroupsPerUser }: Plan
       groups.push({ ...a, employeeId: '', userName: '', reason: `${a.reason}; first needed by ${identity.employeeId}` });
     }
     const actions = plan.actions.filter((a) => a.op !== 'createGroup');
-    if (actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId: identity.employeeId, userName: actions[0]?.userName ?? userName ?? identity.employeeId, actions, findings: plan.findings });
+    if (actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId: identity.employeeId, userName: actions[0]?.userName ?? userName, actions, findings: plan.findings });
   }
 
   // Owned accounts no source identity claims: the person is gone from Entra ID.
   for (const actual of [...state.accounts].sort((a, b) => a.userName.localeCompare(b.userName))) {
     if (claimed.has(actual.id)) continue;
     const employeeId = actual.employeeId ?? actual.userName;
-    const plan = planAccount({ ...common, employeeId, desired: null, absentReason: 'no longer in Entra ID', actual });
+    const plan = planAccount({ ...common, employeeId, externalId: actual.externalId, desired: null, absentReason: 'no longer in Entra ID', actual });
     if (plan.actions.length > 0 || plan.findings.length > 0) plans.push({ employeeId, userName: actual.userName, ...plan });
   }
 
   const all = [...groups, ...plans.flatMap((p) => p.actions)];
   return { target: target.name, groups, identities: plans, counts: countActions(all), findings: plans.reduce((n, p) => n + p.findings.length, 0) };
-}
-
-function match(target: CompiledTarget, externalId: string, userName: string | null, byExternalId: Map<string, ActualAccount>, byName: Map<string, ActualAccount>): ActualAccount | null {
-  for (const rule of target.config.matching) {
-    const found = rule === 'externalId' ? byExternalId.get(externalId) : userName ? byName.get(userName.toLowerCase()) : undefined;
-    if (found) return found;
-  }
-  return null;
-}
-
-/** The account name an out-of-scope identity would have, so its old account can still be found. */
-function nameFor(identity: SourceIdentity, target: CompiledTarget): string | null {
-  const unscoped = desiredAccount(identity, { ...target, config: { ...target.config, scope: { filters: [], includeDisabled: true } } });
-  return unscoped.kind === 'account' ? unscoped.account.userName : null;
 }
 
 export interface GuardDecision {

@@ -58,6 +58,16 @@ export interface ActualAccount {
   owned: boolean;
 }
 
+/**
+ * How a write addresses an account: by its current name in the target, and by the identity it must
+ * belong to. A connector refuses the write when the account's marker names anyone else.
+ */
+export interface AccountRef {
+  userName: string;
+  /** The source identity's id, as in the account's marker (IAM `idflow:external-id`, SCIM `externalId`). */
+  externalId: string;
+}
+
 export interface ActualGroup {
   id: string;
   name: string;

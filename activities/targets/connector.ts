@@ -1,5 +1,5 @@
 import type { AttributeChange } from '../../domain/plan';
-import type { ActualAccount, ActualGroup } from '../../domain/types';
+import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 
 /**
  * What every target (AWS IAM, SCIM, ...) implements. docs/targets.md describes the contract; the
@@ -7,9 +7,11 @@ import type { ActualAccount, ActualGroup } from '../../domain/types';
  *
  * Rules every implementation keeps:
  * - Writes are idempotent: a retry after a crash (or a stale plan applied twice) is safe.
- * - Every write proves, at the point of change, that the account (and group) is idflow's; an
- *   account idflow does not own fails with a non-retryable ApplicationFailure of type
- *   `Target.notOwned`, another identity's with `Target.conflict`, and nothing is written.
+ * - Every write proves, at the point of change, that the account (and group) is idflow's and that
+ *   the account is marked for the identity the write is for (AccountRef.externalId); an account
+ *   idflow does not own fails with a non-retryable ApplicationFailure of type `Target.notOwned`,
+ *   another identity's with `Target.conflict`, and nothing is written.
+ * - A person has one account: a changed name is renameAccount, in place, never a second account.
  * - Errors are Temporal ApplicationFailures: non-retryable when a retry cannot help (4xx, quota),
  *   retryable for throttling, 5xx and network trouble.
  * - Reads are paged; readState costs O(pages), never O(accounts).
@@ -21,8 +23,9 @@ export interface TargetConnector {
   /** One account by name, owned or not (ownership is reported on it), or null. */
   findAccount(userName: string): Promise<ActualAccount | null>;
   /**
-   * The account idflow made for this source identity (Entra object id), whatever its name: how a
-   * person deleted from Entra ID, whose name can no longer be derived, is still found.
+   * The account idflow made for this source identity, whatever its name: how a person is found after
+   * a rename, a leaver or their removal from the source. O(1) calls where the target can search by
+   * the marker (SCIM); IAM, which cannot, answers from an index it refreshes on a miss.
    */
   findAccountByExternalId(externalId: string): Promise<ActualAccount | null>;
   /** Which of these group names exist in the target as groups idflow owns. */
@@ -30,12 +33,18 @@ export interface TargetConnector {
   /** Everything idflow owns in the target, with memberships, in O(pages) calls. */
   readState(): Promise<TargetState>;
   createAccount(input: CreateAccountInput): Promise<ActualAccount>;
+  /**
+   * Gives the account a new name in place: its id, groups, credentials and marker stay. A name held
+   * by any other account (case-insensitively) is refused with `Target.conflict`. Idempotent: an
+   * account that already has the new name is left as it is.
+   */
+  renameAccount(account: AccountRef, newUserName: string): Promise<void>;
   /** Sends only the changed attributes; `to: null` removes one. */
-  updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void>;
-  enableAccount(userName: string): Promise<void>;
+  updateAccount(account: AccountRef, changes: readonly AttributeChange[]): Promise<void>;
+  enableAccount(account: AccountRef): Promise<void>;
   /** Revokes access and returns what was removed, for the audit trail and a later rehire. */
-  disableAccount(userName: string): Promise<DisableRecord>;
-  deleteAccount(userName: string): Promise<DeleteRecord>;
+  disableAccount(account: AccountRef): Promise<DisableRecord>;
+  deleteAccount(account: AccountRef): Promise<DeleteRecord>;
   /** Returns the group, idflow's (an existing one of another owner is refused, as for accounts). */
   createGroup(name: string): Promise<ActualGroup>;
   addMember(userName: string, group: string): Promise<void>;

@@ -52,7 +52,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type IamTargetConfig, managedGroups } from '../../domain/config';
 import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from '../../domain/iam-names';
 import type { AttributeChange } from '../../domain/plan';
-import type { ActualAccount, ActualGroup } from '../../domain/types';
+import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
 
 /** How long the index of user names behind the case-insensitive clash check is trusted. */
@@ -215,9 +215,44 @@ export class IamConnector implements TargetConnector {
     return this.toActual(user, await this.groupsOf(user.UserName!));
   }
 
-  /** IAM cannot search by tag: one paged read of idflow's accounts (rare: only for people gone from Entra ID). */
+  /**
+   * IAM cannot search by tag, so the marker is looked up in an index of idflow's users (one paged
+   * read, kept for a minute) and the user then read to confirm it. A miss is never trusted from a
+   * cached index: the index is read again first, so a missed account can never become a second one.
+   */
   async findAccountByExternalId(externalId: string): Promise<ActualAccount | null> {
-    return (await this.readState()).accounts.find((a) => a.externalId === externalId) ?? null;
+    const asked = Date.now();
+    const cached = await this.markerIndex(asked - NAME_INDEX_TTL_MS);
+    const found = await this.confirmMarker(cached, externalId);
+    if (found) return found;
+    const fresh = await this.markerIndex(asked);
+    return fresh === cached ? null : this.confirmMarker(fresh, externalId);
+  }
+
+  private async confirmMarker(index: Map<string, string>, externalId: string): Promise<ActualAccount | null> {
+    const name = index.get(externalId);
+    if (!name) return null;
+    const actual = await this.findAccount(name);
+    return actual?.owned && actual.externalId === externalId ? actual : null;
+  }
+
+  private markers: { names: Promise<Map<string, string>>; startedAt: number } | null = null;
+
+  /** externalId -> user name for every user idflow owns, from a read started no earlier than `notBefore`. */
+  private markerIndex(notBefore: number): Promise<Map<string, string>> {
+    if (this.markers && this.markers.startedAt >= notBefore) return this.markers.names;
+    const names = this.readState().then((state) => new Map(state.accounts.flatMap((a): [string, string][] => (a.externalId ? [[a.externalId, a.userName]] : []))));
+    const entry = { names, startedAt: Date.now() };
+    this.markers = entry;
+    names.catch(() => {
+      if (this.markers === entry) this.markers = null;
+    });
+    return names;
+  }
+
+  /** Keeps the marker index right after idflow's own writes, so they never cost another read. */
+  private noteMarker(externalId: string, userName: string | null): void {
+    void this.markers?.names.then((m) => (userName ? m.set(externalId, userName) : m.delete(externalId)), () => undefined);
   }
 
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
@@ -285,6 +320,7 @@ export class IamConnector implements TargetConnector {
       try {
         const created = await this.iam.send(new CreateUserCommand({ UserName: input.userName, Path: this.config.path, Tags: toTags(tags) }));
         (await this.userNameIndex()).set(iamNameKey(input.userName), input.userName);
+        this.noteMarker(input.externalId, input.userName);
         // The answer is the account as written (tags included) and a new user is in no group: no read-back needed.
         if (created.User?.UserId) return this.toActual({ ...created.User, Tags: created.User.Tags ?? toTags(tags) }, []);
       } catch (err) {
@@ -310,20 +346,52 @@ export class IamConnector implements TargetConnector {
 
   /**
    * Takes over an existing user nobody marked as theirs: moves it under idflow's path and tags it.
-   * Its other tags, groups and credentials stay; the next plan brings mapped groups and attributes in line.
+   * Access keys made before idflow knew the account are deactivated: idflow cannot tell whose they
+   * are, and never records them for a rehire to bring back. Its other tags and groups stay; the
+   * next plan brings mapped groups and attributes in line.
    */
   private async adopt(userName: string, tags: Record<string, string>): Promise<ActualAccount> {
     const user = await this.getUser(userName);
     if (user && user.Path !== this.config.path) await this.send(new UpdateUserCommand({ UserName: userName, NewPath: this.config.path }), `UpdateUser ${userName} NewPath`);
+    for (const key of (await this.listAccessKeys(userName)).filter((k) => k.Status === 'Active')) {
+      await this.ignoring('NoSuchEntity', new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId: key.AccessKeyId!, Status: 'Inactive' }), `UpdateAccessKey ${userName} (adopt)`);
+    }
     await this.send(new TagUserCommand({ UserName: userName, Tags: toTags(tags) }), `TagUser ${userName} (adopt)`);
     const adopted = await this.findAccount(userName);
     if (!adopted) throw ApplicationFailure.retryable(`IAM user ${userName} is not readable after adoption`, TARGET_FAILURE.notFound);
     return adopted;
   }
 
+  /**
+   * UpdateUser NewUserName: the user keeps its id, groups, credentials and tags. IAM names are unique
+   * regardless of case, so any other user holding the name refuses the rename; a case-only rename
+   * of the user itself goes through.
+   */
+  async renameAccount(account: AccountRef, newUserName: string): Promise<void> {
+    const problems = iamNameProblems('user', newUserName, IAM_USER_NAME_MAX);
+    if (problems.length > 0) throw invalid(`IAM user ${newUserName}: ${problems.join('; ')}`);
+    const already = await this.getUser(newUserName);
+    if (already && already.UserName === newUserName && this.marks(already, account.externalId)) return;
+    await this.requireOwned(account).catch(goneAsNotFound);
+    const clash = await this.findUserIgnoringCase(newUserName);
+    if (clash && clash.UserName !== account.userName) {
+      throw ApplicationFailure.nonRetryable(`IAM user ${account.userName} cannot be renamed to ${newUserName}: user ${clash.UserName} holds that name (IAM user names are unique regardless of case); nothing was changed`, TARGET_FAILURE.conflict);
+    }
+    try {
+      await this.iam.send(new UpdateUserCommand({ UserName: account.userName, NewUserName: newUserName }));
+    } catch (err) {
+      if (isAws(err, 'EntityAlreadyExists')) throw ApplicationFailure.nonRetryable(`IAM user ${account.userName} cannot be renamed to ${newUserName}: the name is taken`, TARGET_FAILURE.conflict);
+      throw classifyIamError(err, `UpdateUser ${account.userName} NewUserName ${newUserName}`);
+    } finally {
+      this.nameIndex = null;
+    }
+    this.noteMarker(account.externalId, newUserName);
+  }
+
   /** TagUser with the changed attributes only, UntagUser with the removed ones. */
-  async updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void> {
-    const { tags } = await this.requireOwned(userName).catch(goneAsNotFound);
+  async updateAccount(account: AccountRef, changes: readonly AttributeChange[]): Promise<void> {
+    const { userName } = account;
+    const { tags } = await this.requireOwned(account).catch(goneAsNotFound);
     const set = Object.fromEntries(changes.filter((c) => c.to !== null).map((c) => [c.attribute, c.to as string]));
     const unset = changes.filter((c) => c.to === null).map((c) => c.attribute);
     const merged: Record<string, string> = { ...tags, ...set };
@@ -340,8 +408,9 @@ export class IamConnector implements TargetConnector {
    * A group it may not (AccessDenied under a least-privilege policy) or can no longer (LimitExceeded)
    * rejoin stays listed in `idflow:removed-groups` for an administrator; one that is gone is dropped.
    */
-  async enableAccount(userName: string): Promise<void> {
-    const { tags } = await this.requireOwned(userName).catch(goneAsNotFound);
+  async enableAccount(account: AccountRef): Promise<void> {
+    const { userName } = account;
+    const { tags } = await this.requireOwned(account).catch(goneAsNotFound);
     const keys = decodeList(tags, IAM_TAGS.deactivatedKeys);
     // Managed groups come back through the plan (only those still mapped); the others are restored here.
     const groups = decodeList(tags, IAM_TAGS.removedGroups).filter((g) => !this.managed.has(g));
@@ -370,8 +439,9 @@ export class IamConnector implements TargetConnector {
    * remove is recorded in tags first, so a crash half-way loses nothing and a rehire can restore it;
    * the status tag turns `disabled` last, so an interrupted disable is repeated, not forgotten.
    */
-  async disableAccount(userName: string): Promise<DisableRecord> {
-    const owned = await this.requireOwned(userName).catch(goneAsNull);
+  async disableAccount(account: AccountRef): Promise<DisableRecord> {
+    const { userName } = account;
+    const owned = await this.requireOwned(account).catch(goneAsNull);
     if (!owned) return { removedGroups: [], deactivatedAccessKeys: [], loginProfileDeleted: false, notes: [`user ${userName} does not exist`] };
     const { tags } = owned;
     const notes: string[] = [];
@@ -405,8 +475,9 @@ export class IamConnector implements TargetConnector {
   }
 
   /** Clears everything AWS requires before DeleteUser (API_DeleteUser, in its documented order), then deletes. */
-  async deleteAccount(userName: string): Promise<DeleteRecord> {
-    const owned = await this.requireOwned(userName).catch(goneAsNull);
+  async deleteAccount(account: AccountRef): Promise<DeleteRecord> {
+    const { userName } = account;
+    const owned = await this.requireOwned(account).catch(goneAsNull);
     if (!owned) return { steps: ['user already gone'] };
     const steps: string[] = [];
     const u = { UserName: userName };
@@ -476,6 +547,7 @@ export class IamConnector implements TargetConnector {
       steps.push(`RemoveUserFromGroup ${g}`);
     }
     if (await this.ignoring('NoSuchEntity', new DeleteUserCommand(u), `DeleteUser ${userName}`)) steps.push('DeleteUser');
+    this.noteMarker(account.externalId, null);
     return { steps };
   }
 
@@ -542,7 +614,7 @@ export class IamConnector implements TargetConnector {
     const account = known?.accounts.get(userName);
     if (account && !account.owned) throw this.notOwned(userName);
     if (account) return true;
-    return (await this.requireOwned(userName).catch(mustExist ? goneAsNotFound : goneAsNull)) !== null;
+    return (await this.requireOwned({ userName }).catch(mustExist ? goneAsNotFound : goneAsNull)) !== null;
   }
 
   /** The group exists under idflow's path; false when it is gone and `mustExist` is off. */
@@ -559,8 +631,17 @@ export class IamConnector implements TargetConnector {
 
   // ---------------------------------------------------------------- helpers
 
+  /**
+   * idflow's: under its path, with its owner tag and an identity's marker. A user with the owner tag
+   * but no marker belongs to nobody idflow knows, so it is unmatched, never some person's account.
+   */
   private owns(path: string | undefined, tags: Record<string, string>): boolean {
-    return path === this.config.path && tags[IAM_TAGS.owner] === this.instance;
+    return path === this.config.path && tags[IAM_TAGS.owner] === this.instance && Boolean(tags[IAM_TAGS.externalId]);
+  }
+
+  private marks(user: UserLike, externalId: string): boolean {
+    const tags = tagMap(user.Tags);
+    return this.owns(user.Path, tags) && tags[IAM_TAGS.externalId] === externalId;
   }
 
   private toActual(user: UserLike, groups: string[]): ActualAccount {
@@ -601,12 +682,19 @@ export class IamConnector implements TargetConnector {
     }
   }
 
-  /** Every write first proves the user is idflow's: ownership is checked at the point of change. */
-  private async requireOwned(userName: string): Promise<{ user: User; tags: Record<string, string> }> {
+  /**
+   * Every write first proves the user is idflow's, and, for a write on a person's behalf, theirs:
+   * ownership and the marker are checked at the point of change.
+   */
+  private async requireOwned(account: { userName: string; externalId?: string }): Promise<{ user: User; tags: Record<string, string> }> {
+    const { userName } = account;
     const user = await this.getUser(userName);
     if (!user) throw new GoneError(userName);
     const tags = tagMap(user.Tags);
     if (!this.owns(user.Path, tags)) throw this.notOwned(userName);
+    if (account.externalId !== undefined && tags[IAM_TAGS.externalId] !== account.externalId) {
+      throw ApplicationFailure.nonRetryable(`IAM user ${userName} belongs to identity ${tags[IAM_TAGS.externalId]}, not ${account.externalId}; refusing to modify it`, TARGET_FAILURE.conflict);
+    }
     return { user, tags };
   }
 

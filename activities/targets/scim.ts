@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups, type ScimTargetConfig } from '../../domain/config';
 import type { AttributeChange } from '../../domain/plan';
-import type { ActualAccount, ActualGroup } from '../../domain/types';
+import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
 import {
   checkScimAttributePaths,
@@ -188,15 +188,35 @@ export class ScimConnector implements TargetConnector {
     return actual;
   }
 
-  /** One PATCH with only the changed attributes, If-Match on the version read. */
-  async updateAccount(userName: string, changes: readonly AttributeChange[]): Promise<void> {
-    const problems = checkScimAttributePaths(changes.map((c) => c.attribute));
-    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
-    await this.patchUser(await this.ownedForPatch(userName), (current) => scimPatchOperations(current, changes));
+  /**
+   * PATCH replace userName (RFC 7644 §3.5.2.3): the record keeps its id, groups and externalId. The
+   * service provider enforces uniqueness (409 uniqueness), which is refused as a conflict.
+   */
+  async renameAccount(account: AccountRef, newUserName: string): Promise<void> {
+    const already = await this.findUser(newUserName);
+    if (already && prop(already, 'userName') === newUserName && this.marks(already, account.externalId)) return;
+    if (already && !this.marks(already, account.externalId)) {
+      throw ApplicationFailure.nonRetryable(`SCIM user ${account.userName} cannot be renamed to ${newUserName}: another record holds that name; nothing was changed`, TARGET_FAILURE.conflict);
+    }
+    const user = await this.ownedForPatch(account);
+    try {
+      await this.patchUser(user, (current) => (String(prop(current, 'userName')) === newUserName ? [] : [{ op: 'replace', path: 'userName', value: newUserName }]));
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === 'SCIM.409') throw ApplicationFailure.nonRetryable(`SCIM user ${account.userName} cannot be renamed to ${newUserName}: ${err.message}`, TARGET_FAILURE.conflict);
+      throw err;
+    }
+    this.recentReads.delete(newUserName);
   }
 
-  async enableAccount(userName: string): Promise<void> {
-    await this.patchUser(await this.ownedForPatch(userName), (current) => (prop(current, 'active') === false ? [{ op: 'replace', path: 'active', value: true }] : []));
+  /** One PATCH with only the changed attributes, If-Match on the version read. */
+  async updateAccount(account: AccountRef, changes: readonly AttributeChange[]): Promise<void> {
+    const problems = checkScimAttributePaths(changes.map((c) => c.attribute));
+    if (problems.length > 0) throw ApplicationFailure.nonRetryable(`SCIM user ${account.userName}: ${problems.join('; ')}`, TARGET_FAILURE.invalidInput);
+    await this.patchUser(await this.ownedForPatch(account), (current) => scimPatchOperations(current, changes));
+  }
+
+  async enableAccount(account: AccountRef): Promise<void> {
+    await this.patchUser(await this.ownedForPatch(account), (current) => (prop(current, 'active') === false ? [{ op: 'replace', path: 'active', value: true }] : []));
   }
 
   /**
@@ -204,20 +224,21 @@ export class ScimConnector implements TargetConnector {
    * the PATCH's If-Match proves it is still current, ownership included, and a 412 reads it again.
    * Without ETags, it is read now.
    */
-  private async ownedForPatch(userName: string): Promise<ScimResource> {
-    const recent = this.recentReads.get(userName);
-    this.recentReads.delete(userName);
+  private async ownedForPatch(account: AccountRef): Promise<ScimResource> {
+    const recent = this.recentReads.get(account.userName);
+    this.recentReads.delete(account.userName);
     const versioned = recent && typeof prop(prop(recent.user, 'meta'), 'version') === 'string';
     if (recent && versioned && Date.now() - recent.at <= RECENT_READ_MS && (await this.serviceProvider()).etag) {
-      if (!this.ownsUser(recent.user)) throw this.notOwned(userName);
+      this.checkMarked(recent.user, account);
       return recent.user;
     }
-    return this.requireOwned(userName).catch(goneAsNotFound);
+    return this.requireOwned(account).catch(goneAsNotFound);
   }
 
   /** active=false first (the lockout), then membership of idflow's groups; other groups are not idflow's to change. */
-  async disableAccount(userName: string): Promise<DisableRecord> {
-    const user = await this.requireOwned(userName).catch(goneAsNull);
+  async disableAccount(account: AccountRef): Promise<DisableRecord> {
+    const { userName } = account;
+    const user = await this.requireOwned(account).catch(goneAsNull);
     this.recentReads.delete(userName);
     if (!user) return { removedGroups: [], deactivatedAccessKeys: [], loginProfileDeleted: false, notes: [`user ${userName} does not exist`] };
     await this.patchUser(user, (current) => (prop(current, 'active') !== false ? [{ op: 'replace', path: 'active', value: false }] : []));
@@ -225,8 +246,9 @@ export class ScimConnector implements TargetConnector {
     return { removedGroups, deactivatedAccessKeys: [], loginProfileDeleted: false };
   }
 
-  async deleteAccount(userName: string): Promise<DeleteRecord> {
-    const user = await this.requireOwned(userName).catch(goneAsNull);
+  async deleteAccount(account: AccountRef): Promise<DeleteRecord> {
+    const { userName } = account;
+    const user = await this.requireOwned(account).catch(goneAsNull);
     this.recentReads.delete(userName);
     if (!user) return { steps: ['user already gone'] };
     const steps = (await this.leaveOwnedGroups(user.id!)).map((g) => `remove member from group ${g}`);
@@ -242,7 +264,7 @@ export class ScimConnector implements TargetConnector {
         break;
       }
       if (attempt >= 3) throw scimFailure(412, reply.body, `DELETE /Users/${current.id}`, true);
-      current = await this.requireOwned(userName).catch(goneAsNull);
+      current = await this.requireOwned(account).catch(goneAsNull);
     }
     return { steps };
   }
@@ -307,7 +329,7 @@ export class ScimConnector implements TargetConnector {
     const k = known?.accounts.get(userName);
     if (k && !k.owned) throw this.notOwned(userName);
     if (k) return k.id;
-    const user = await this.requireOwned(userName).catch(mustExist ? goneAsNotFound : goneAsNull);
+    const user = await this.requireOwned({ userName }).catch(mustExist ? goneAsNotFound : goneAsNull);
     return user ? user.id! : null;
   }
 
@@ -360,12 +382,23 @@ export class ScimConnector implements TargetConnector {
     }
   }
 
-  /** Every write first proves the user is idflow's, at the point of change. */
-  private async requireOwned(userName: string): Promise<ScimResource> {
-    const user = await this.findUser(userName);
-    if (!user) throw new GoneError(userName);
-    if (!this.ownsUser(user)) throw this.notOwned(userName);
+  /** Every write first proves the user is idflow's and, on a person's behalf, theirs: at the point of change. */
+  private async requireOwned(account: { userName: string; externalId?: string }): Promise<ScimResource> {
+    const user = await this.findUser(account.userName);
+    if (!user) throw new GoneError(account.userName);
+    this.checkMarked(user, account);
     return user;
+  }
+
+  private checkMarked(user: ScimResource, account: { userName: string; externalId?: string }): void {
+    if (!this.ownsUser(user)) throw this.notOwned(account.userName);
+    if (account.externalId !== undefined && !this.marks(user, account.externalId)) {
+      throw ApplicationFailure.nonRetryable(`SCIM user ${account.userName} belongs to identity ${String(prop(user, 'externalId')).slice(this.prefix.length)}, not ${account.externalId}; refusing to modify it`, TARGET_FAILURE.conflict);
+    }
+  }
+
+  private marks(user: ScimResource, externalId: string): boolean {
+    return this.ownsUser(user) && prop(user, 'externalId') === this.prefix + externalId;
   }
 
   private notOwned(userName: string): ApplicationFailure {

@@ -41,6 +41,9 @@ function connect(opts: { endpoint?: string; pageSize?: number; retry?: IamRetryO
 
 const raw = () => createIamClient({ region: 'us-east-1', endpoint: iamEndpoint() }, { credentials: TEST_CREDENTIALS, retry: { maxAttempts: 1 } });
 
+/** A write's address: the account made by account(userName) below. */
+const ref = (userName: string) => ({ userName, externalId: `src-${userName}` });
+
 const account = (userName: string, extra: Partial<CreateAccountInput> = {}): CreateAccountInput => ({
   userName,
   externalId: `src-${userName}`,
@@ -87,7 +90,7 @@ describe('DeleteUser preconditions (moto does not enforce them; real IAM does)',
     await c.send(new EnableMFADeviceCommand({ ...u, SerialNumber: mfa, AuthenticationCode1: '123456', AuthenticationCode2: '654321' }));
 
     calls.length = 0;
-    const record = await connector.deleteAccount('del.me');
+    const record = await connector.deleteAccount(ref('del.me'));
 
     expect(commands(calls)).toEqual([
       'GetUser', // ownership, at the point of change
@@ -160,7 +163,7 @@ describe('paging: every list call follows Marker/IsTruncated (moto returns one p
     expect(calls.filter((x) => x.command === 'ListUsers')).toHaveLength(4);
     expect(commands(calls)).not.toContain('CreateUser');
 
-    const record = await connector.disableAccount('a1');
+    const record = await connector.disableAccount(ref('a1'));
     expect(record.deactivatedAccessKeys).toHaveLength(2);
     expect(record.removedGroups).toEqual(['idflow-eng', 'idflow-ops', 'idflow-sales']);
   });
@@ -197,9 +200,40 @@ describe('read cost', () => {
   });
 });
 
+describe('an account with the owner tag but no identity marker', () => {
+  const unstamped = async (userName: string) => {
+    await raw().send(new CreateUserCommand({ UserName: userName, Path: '/idflow/', Tags: [{ Key: IAM_TAGS.owner, Value: 'idflow' }] }));
+    await raw().send(new CreateAccessKeyCommand({ UserName: userName }));
+  };
+
+  test('is nobody idflow knows: a joiner of that name is refused under unmatched: report', async () => {
+    await unstamped('stray');
+    const { connector } = connect();
+    expect(await connector.findAccount('stray')).toMatchObject({ owned: false, externalId: null });
+    expect((await connector.readState()).accounts.map((a) => a.userName)).not.toContain('stray');
+    expect(await failure(connector.createAccount(account('stray')))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(await failure(connector.disableAccount(ref('stray')))).toMatchObject({ type: 'Target.notOwned' });
+    const { AccessKeyMetadata } = await raw().send(new ListAccessKeysCommand({ UserName: 'stray' }));
+    expect(AccessKeyMetadata!.map((k) => k.Status)).toEqual(['Active']);
+  });
+
+  test('under unmatched: adopt is stamped, and keys made before idflow knew it are deactivated, not recorded', async () => {
+    await unstamped('stray');
+    const { connector } = connect();
+    expect(await connector.createAccount(account('stray', { adopt: true }))).toMatchObject({ owned: true, externalId: 'src-stray' });
+    const { AccessKeyMetadata } = await raw().send(new ListAccessKeysCommand({ UserName: 'stray' }));
+    expect(AccessKeyMetadata!.map((k) => k.Status)).toEqual(['Inactive']);
+    // A later rehire must not bring back a key idflow never issued or recorded.
+    await connector.disableAccount(ref('stray'));
+    await connector.enableAccount(ref('stray'));
+    const after = await raw().send(new ListAccessKeysCommand({ UserName: 'stray' }));
+    expect(after.AccessKeyMetadata!.map((k) => k.Status)).toEqual(['Inactive']);
+  });
+});
+
 describe('retries', () => {
   test('Throttling (HTTP 400) is retried with backoff, then succeeds', async () => {
-    await raw().send(new CreateUserCommand({ UserName: 'slow', Path: '/idflow/', Tags: [{ Key: IAM_TAGS.owner, Value: 'idflow' }] }));
+    await raw().send(new CreateUserCommand({ UserName: 'slow', Path: '/idflow/', Tags: [{ Key: IAM_TAGS.owner, Value: 'idflow' }, { Key: IAM_TAGS.externalId, Value: 'src-slow' }] }));
     const proxy = await startProxy(iamEndpoint(), (req, i) => (i < 2 ? { status: 400, body: iamErrorXml('Throttling', 'Rate exceeded') } : undefined));
     try {
       const { connector, calls } = connect({ endpoint: proxy.url, retry: { maxAttempts: 4, throttlingBaseDelayMs: 100 } });
@@ -316,7 +350,7 @@ describe('tags', () => {
     await connector.createAccount(account('tagged', { attributes: Object.fromEntries(Array.from({ length: 45 }, (_, i) => [`Attr${i}`, 'x'])) }));
     calls.length = 0;
     const changes = Array.from({ length: 2 }, (_, i) => ({ attribute: `More${i}`, from: null, to: 'y' }));
-    expect(await failure(connector.updateAccount('tagged', changes))).toMatchObject({ type: 'Target.invalidInput' });
+    expect(await failure(connector.updateAccount(ref('tagged'), changes))).toMatchObject({ type: 'Target.invalidInput' });
     expect(commands(calls)).toEqual(['GetUser']);
   });
 
@@ -324,7 +358,7 @@ describe('tags', () => {
     await connect().connector.createAccount(account('mine'));
     const other = connect({ instance: 'other' });
     expect(await other.connector.findAccount('mine')).toMatchObject({ owned: false });
-    expect(await failure(other.connector.disableAccount('mine'))).toMatchObject({ type: 'Target.notOwned' });
+    expect(await failure(other.connector.disableAccount(ref('mine')))).toMatchObject({ type: 'Target.notOwned' });
   });
 });
 
@@ -378,17 +412,17 @@ describe('disable and enable', () => {
       },
       { step: 'initialize', name: 'crash' },
     );
-    expect(await failure(connector.disableAccount('leaver'))).toMatchObject({ nonRetryable: false });
+    expect(await failure(connector.disableAccount(ref('leaver')))).toMatchObject({ nonRetryable: false });
     // Not yet marked disabled, so the plan will disable again.
     expect(await connector.findAccount('leaver')).toMatchObject({ enabled: true });
 
-    const record = await connector.disableAccount('leaver');
+    const record = await connector.disableAccount(ref('leaver'));
     expect(record).toEqual({ deactivatedAccessKeys: keys, removedGroups: ['hand-made-team', 'idflow-eng'], loginProfileDeleted: true });
     const keyStatus = async () => ((await c.send(new ListAccessKeysCommand({ UserName: 'leaver' }))).AccessKeyMetadata ?? []).map((k) => k.Status);
     expect(await keyStatus()).toEqual(['Inactive', 'Inactive']);
     expect(await connector.findAccount('leaver')).toMatchObject({ enabled: false, groups: [] });
 
-    await connector.enableAccount('leaver');
+    await connector.enableAccount(ref('leaver'));
     expect(await keyStatus()).toEqual(['Active', 'Active']);
     // Unmanaged groups come back here; managed ones only if the plan still maps them.
     expect(((await c.send(new ListGroupsForUserCommand({ UserName: 'leaver' }))).Groups ?? []).map((g) => g.GroupName)).toEqual(['hand-made-team']);
@@ -405,7 +439,7 @@ describe('disable and enable', () => {
     await c.send(new CreateGroupCommand({ GroupName: 'team-by-hand' }));
     await c.send(new AddUserToGroupCommand({ UserName: 'rehire', GroupName: 'admins-by-hand' }));
     await c.send(new AddUserToGroupCommand({ UserName: 'rehire', GroupName: 'team-by-hand' }));
-    await setup.connector.disableAccount('rehire');
+    await setup.connector.disableAccount(ref('rehire'));
 
     const proxy = await startProxy(iamEndpoint(), (req) =>
       iamAction(req) === 'AddUserToGroup' && new URLSearchParams(req.body).get('GroupName') === 'admins-by-hand'
@@ -413,7 +447,7 @@ describe('disable and enable', () => {
         : undefined,
     );
     try {
-      await connect({ endpoint: proxy.url }).connector.enableAccount('rehire');
+      await connect({ endpoint: proxy.url }).connector.enableAccount(ref('rehire'));
     } finally {
       await proxy.close();
     }

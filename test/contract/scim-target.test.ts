@@ -37,6 +37,8 @@ function connect(opts: ScimConnectorOptions & { baseUrl?: string; token?: string
 }
 
 const u = (name: string) => `${prefix}${name}`;
+/** A write's address: the account made by account(name) below. */
+const ref = (name: string) => ({ userName: u(name), externalId: `src-${name}` });
 const account = (name: string, extra: Partial<CreateAccountInput> = {}): CreateAccountInput => ({
   userName: u(name),
   externalId: `src-${name}`,
@@ -93,7 +95,7 @@ describe('attribute mapping (core User + enterprise extension)', () => {
     const { connector, calls } = connect();
     await connector.createAccount(account('upd', { attributes: { 'name.givenName': 'A', 'emails[type eq "work"].value': 'a@example.com', 'addresses[type eq "work"].locality': 'Oslo', 'addresses[type eq "work"].country': 'NO', [`${ENT}:department`]: 'Ops' } }));
     calls.length = 0;
-    await connector.updateAccount(u('upd'), [
+    await connector.updateAccount(ref('upd'), [
       { attribute: 'name.givenName', from: 'A', to: 'B' },
       { attribute: 'emails[type eq "work"].value', from: 'a@example.com', to: null },
       { attribute: 'emails[type eq "home"].value', from: null, to: 'b@example.org' },
@@ -144,7 +146,7 @@ describe('ETags', () => {
       }
     });
     const { connector } = connect({ fetch: fetchWithRace });
-    await connector.updateAccount(u('etag'), [{ attribute: 'title', from: 'one', to: 'two' }]);
+    await connector.updateAccount(ref('etag'), [{ attribute: 'title', from: 'one', to: 'two' }]);
     const patches = calls.filter((c) => c.method === 'PATCH');
     expect(patches.map((p) => p.status)).toEqual([412, 204]);
     expect(patches[0]!.headers['if-match']).toMatch(/^W\/"\d+"$/);
@@ -152,7 +154,7 @@ describe('ETags', () => {
     expect((await connector.findAccount(u('etag')))!.attributes).toEqual({ title: 'two', displayName: 'Changed Elsewhere' });
 
     calls.length = 0;
-    await connector.deleteAccount(u('etag'));
+    await connector.deleteAccount(ref('etag'));
     const del = calls.find((c) => c.method === 'DELETE')!;
     expect(del.headers['if-match']).toMatch(/^W\/"\d+"$/);
     expect(del.status).toBe(204);
@@ -168,19 +170,19 @@ describe('ETags', () => {
 
     await connector.findAccount(u('recent'));
     calls.length = 0;
-    await connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'one', to: 'two' }]);
+    await connector.updateAccount(ref('recent'), [{ attribute: 'title', from: 'one', to: 'two' }]);
     expect(seen()).toEqual(['PATCH 204']);
 
     await connector.findAccount(u('recent'));
     await scimRaw('PATCH', `/Users/${id}`, patchOp('displayName', 'Changed Elsewhere'));
     calls.length = 0;
-    await connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'two', to: 'three' }]);
+    await connector.updateAccount(ref('recent'), [{ attribute: 'title', from: 'two', to: 'three' }]);
     expect(seen()).toEqual(['PATCH 412', 'GET 200', 'PATCH 204']);
     expect((await connector.findAccount(u('recent')))!.attributes).toEqual({ title: 'three', displayName: 'Changed Elsewhere' });
 
     await scimRaw('PATCH', `/Users/${id}`, patchOp('externalId', 'someone-else'));
     calls.length = 0;
-    expect(await failure(connector.updateAccount(u('recent'), [{ attribute: 'title', from: 'three', to: 'four' }]))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
+    expect(await failure(connector.updateAccount(ref('recent'), [{ attribute: 'title', from: 'three', to: 'four' }]))).toMatchObject({ type: 'Target.notOwned', nonRetryable: true });
     expect(seen()).toEqual(['PATCH 412', 'GET 200']);
     expect((await rawUser(u('recent'))).title).toBe('three');
   });
@@ -195,7 +197,7 @@ describe('ETags', () => {
     try {
       const { connector } = connect({ baseUrl: proxy.url });
       await connector.createAccount(account('noetag'));
-      await connector.disableAccount(u('noetag'));
+      await connector.disableAccount(ref('noetag'));
       const patch = proxy.requests.find((r) => r.method === 'PATCH')!;
       expect(patch.headers['if-match']).toBeUndefined();
     } finally {
@@ -266,7 +268,7 @@ describe('errors', () => {
     const { connector: ok } = connect();
     await ok.createAccount(account('invalid'));
     const connectorWithUrl = new ScimConnector('app', scimTargetConfig(scimBase(), TOKEN_ENV, {}, ['profileUrl']), instance, { env: { [TOKEN_ENV]: scimToken() } });
-    const bad = await failure(connectorWithUrl.updateAccount(u('invalid'), [{ attribute: 'profileUrl', from: null, to: 'not a url' }]));
+    const bad = await failure(connectorWithUrl.updateAccount(ref('invalid'), [{ attribute: 'profileUrl', from: null, to: 'not a url' }]));
     expect(bad).toMatchObject({ type: 'SCIM.400', nonRetryable: true, details: [{ status: 400, scimType: 'invalidValue', detail: expect.stringContaining('Invalid URI') }] });
   });
 

@@ -25,6 +25,9 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     attributes: overrides.attributes ?? { [A]: h.value(1), [B]: h.value(2) },
   });
 
+  /** How a write names the account it is for: its name and the identity it must be marked for. */
+  const ref = (name: string) => ({ userName: h.user(name), externalId: `src-${name}` });
+
   function desired(name: string, groups: string[]): DesiredAccount {
     return {
       userName: h.user(name),
@@ -42,6 +45,7 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     return planAccount({
       target: 't',
       employeeId: want.employeeId,
+      externalId: want.externalId,
       desired: want,
       onAbsent: 'disable',
       actual: await c.findAccount(want.userName),
@@ -98,7 +102,7 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     const m = h.make();
     await m.connector.createAccount(input('alice'));
     m.clear();
-    await m.connector.updateAccount(h.user('alice'), [
+    await m.connector.updateAccount(ref('alice'), [
       { attribute: A, from: h.value(1), to: h.value(7) },
       { attribute: B, from: h.value(2), to: null },
       { attribute: C, from: null, to: h.value(3) },
@@ -108,7 +112,7 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
 
     // Nothing changed: nothing sent. The same changes again (a retry): nothing left to send.
     m.clear();
-    await m.connector.updateAccount(h.user('alice'), []);
+    await m.connector.updateAccount(ref('alice'), []);
     expect(m.writes()).toEqual([]);
   });
 
@@ -120,19 +124,19 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     await h.addCredentials(h.user('alice'));
     expect(await h.lockedOut(h.user('alice'))).toBe(false);
 
-    const record = await m.connector.disableAccount(h.user('alice'));
+    const record = await m.connector.disableAccount(ref('alice'));
     expect(record.removedGroups).toEqual([h.group('eng')]);
     expect(await h.lockedOut(h.user('alice'))).toBe(true);
     expect(await m.connector.findAccount(h.user('alice'))).toMatchObject({ enabled: false, groups: [] });
 
     // Idempotent: a second disable (a retry) succeeds and still reports what was removed.
-    const again = await m.connector.disableAccount(h.user('alice'));
+    const again = await m.connector.disableAccount(ref('alice'));
     expect(again.deactivatedAccessKeys).toEqual(record.deactivatedAccessKeys);
 
-    await m.connector.enableAccount(h.user('alice'));
+    await m.connector.enableAccount(ref('alice'));
     expect(await h.lockedOut(h.user('alice'))).toBe(false); // IAM: the access keys are back (the password stays deleted)
     expect(await m.connector.findAccount(h.user('alice'))).toMatchObject({ enabled: true });
-    await m.connector.enableAccount(h.user('alice'));
+    await m.connector.enableAccount(ref('alice'));
   });
 
   test('delete removes the account; deleting again is a no-op', async () => {
@@ -140,11 +144,11 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     await m.connector.createGroup(h.group('eng'));
     await m.connector.createAccount(input('alice'));
     await m.connector.addMember(h.user('alice'), h.group('eng'));
-    const record = await m.connector.deleteAccount(h.user('alice'));
+    const record = await m.connector.deleteAccount(ref('alice'));
     expect(record.steps.length).toBeGreaterThan(0);
     expect(await m.connector.findAccount(h.user('alice'))).toBeNull();
     expect(await h.accountsNamed(h.user('alice'))).toBe(0);
-    expect(await m.connector.deleteAccount(h.user('alice'))).toEqual({ steps: ['user already gone'] });
+    expect(await m.connector.deleteAccount(ref('alice'))).toEqual({ steps: ['user already gone'] });
     expect((await m.connector.readState()).groups.find((g) => g.name === h.group('eng'))).toBeTruthy();
   });
 
@@ -250,6 +254,69 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     expect(await h.snapshot(marked)).toEqual(before);
   });
 
+  test("a write on one identity's behalf never touches an account marked for another", async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    await m.connector.createAccount(input('orla'));
+    await m.connector.addMember(h.user('orla'), h.group('eng'));
+    const before = await h.snapshot(h.user('orla'));
+    // Owen's leaver, purge or mover reaching Orla's account by a name they share.
+    const owen = { userName: h.user('orla'), externalId: 'src-owen' };
+    m.clear();
+    for (const [what, attempt] of [
+      ['renameAccount', () => m.connector.renameAccount(owen, h.user('owen'))],
+      ['updateAccount', () => m.connector.updateAccount(owen, [{ attribute: A, from: h.value(1), to: h.value(9) }])],
+      ['enableAccount', () => m.connector.enableAccount(owen)],
+      ['disableAccount', () => m.connector.disableAccount(owen)],
+      ['deleteAccount', () => m.connector.deleteAccount(owen)],
+    ] as [string, () => Promise<unknown>][]) {
+      const f = await failure(attempt());
+      expect([what, f.type, f.nonRetryable]).toEqual([what, 'Target.conflict', true]);
+    }
+    expect(m.writes()).toEqual([]);
+    expect(await h.snapshot(h.user('orla'))).toEqual(before);
+  });
+
+  test('a rename happens in place: same account, groups and marker, found by its marker under the new name', async () => {
+    const m = h.make();
+    await m.connector.createGroup(h.group('eng'));
+    const created = await m.connector.createAccount(input('ada'));
+    await m.connector.addMember(h.user('ada'), h.group('eng'));
+    await h.addCredentials(h.user('ada'));
+
+    await m.connector.renameAccount(ref('ada'), h.user('byron'));
+    expect(await m.connector.findAccount(h.user('ada'))).toBeNull();
+    const renamed = await m.connector.findAccount(h.user('byron'));
+    expect(renamed).toMatchObject({ id: created.id, userName: h.user('byron'), externalId: 'src-ada', owned: true, groups: [h.group('eng')] });
+    expect(await h.lockedOut(h.user('byron'))).toBe(false);
+    // Another worker's connector, whose index knew the old name, still finds the person by the marker.
+    expect(await h.make().connector.findAccountByExternalId('src-ada')).toEqual(renamed);
+    expect(await m.connector.findAccountByExternalId('src-ada')).toEqual(renamed);
+    expect((await m.connector.readState()).accounts.filter((a) => a.externalId === 'src-ada')).toHaveLength(1);
+
+    // A retry after a crash: already renamed, nothing is sent.
+    m.clear();
+    await m.connector.renameAccount(ref('ada'), h.user('byron'));
+    expect(m.writes()).toEqual([]);
+
+    // A case-only rename is in place too.
+    await m.connector.renameAccount({ userName: h.user('byron'), externalId: 'src-ada' }, h.user('Byron'));
+    expect(await m.connector.findAccountByExternalId('src-ada')).toMatchObject({ id: created.id, userName: h.user('Byron') });
+  });
+
+  test('a rename onto a name another account holds is a conflict and changes nothing', async () => {
+    const m = h.make();
+    await m.connector.createAccount(input('ada'));
+    await m.connector.createAccount(input('bea'));
+    await h.createUnowned(h.user('carl'));
+    const before = [await h.snapshot(h.user('ada')), await h.snapshot(h.user('bea')), await h.snapshot(h.user('carl'))];
+    for (const taken of [h.user('bea'), h.user('BEA'), h.user('carl')]) {
+      const f = await failure(m.connector.renameAccount(ref('ada'), taken));
+      expect([taken, f.type, f.nonRetryable]).toEqual([taken, 'Target.conflict', true]);
+    }
+    expect([await h.snapshot(h.user('ada')), await h.snapshot(h.user('bea')), await h.snapshot(h.user('carl'))]).toEqual(before);
+  });
+
   test('an unowned account is reported as such and left untouched by every write', async () => {
     const m = h.make();
     await m.connector.createGroup(h.group('eng'));
@@ -262,10 +329,10 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     m.clear();
     const attempts: [string, () => Promise<unknown>][] = [
       ['createAccount', () => m.connector.createAccount({ ...input('mallory'), userName: name })],
-      ['updateAccount', () => m.connector.updateAccount(name, [{ attribute: A, from: null, to: h.value(9) }])],
-      ['enableAccount', () => m.connector.enableAccount(name)],
-      ['disableAccount', () => m.connector.disableAccount(name)],
-      ['deleteAccount', () => m.connector.deleteAccount(name)],
+      ['updateAccount', () => m.connector.updateAccount({ userName: name, externalId: 'src-mallory' }, [{ attribute: A, from: null, to: h.value(9) }])],
+      ['enableAccount', () => m.connector.enableAccount({ userName: name, externalId: 'src-mallory' })],
+      ['disableAccount', () => m.connector.disableAccount({ userName: name, externalId: 'src-mallory' })],
+      ['deleteAccount', () => m.connector.deleteAccount({ userName: name, externalId: 'src-mallory' })],
       ['addMember', () => m.connector.addMember(name, h.group('eng'))],
       ['removeMember', () => m.connector.removeMember(name, h.group('eng'))],
       ['addMembers', () => m.connector.addMembers(h.group('eng'), [name])],
@@ -354,13 +421,13 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
   test('a write to an account that does not exist is a retryable not-found (the retry plans again)', async () => {
     const { connector } = h.make();
     for (const attempt of [
-      () => connector.updateAccount(h.user('ghost'), [{ attribute: A, from: null, to: h.value(1) }]),
-      () => connector.enableAccount(h.user('ghost')),
+      () => connector.updateAccount(ref('ghost'), [{ attribute: A, from: null, to: h.value(1) }]),
+      () => connector.enableAccount(ref('ghost')),
     ]) {
       expect(await failure(attempt())).toMatchObject({ type: 'Target.notFound', nonRetryable: false });
     }
     // Revoking and removing what is not there is already done.
-    expect((await connector.disableAccount(h.user('ghost'))).removedGroups).toEqual([]);
-    expect(await connector.deleteAccount(h.user('ghost'))).toEqual({ steps: ['user already gone'] });
+    expect((await connector.disableAccount(ref('ghost'))).removedGroups).toEqual([]);
+    expect(await connector.deleteAccount(ref('ghost'))).toEqual({ steps: ['user already gone'] });
   });
 });

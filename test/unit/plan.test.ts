@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { type Action, planAccount, type PlanInput } from '../../domain/plan';
+import { matchAccount } from '../../domain/match';
 import type { ActualAccount, DesiredAccount } from '../../domain/types';
 
 const MANAGED = ['g-admins', 'g-eng', 'g-all', 'g-fin'];
@@ -23,7 +24,7 @@ function actual(over: Partial<ActualAccount> = {}): ActualAccount {
 }
 
 function input(over: Partial<PlanInput>): PlanInput {
-  return { target: 'aws', employeeId: 'E1001', desired: desired(), onAbsent: 'disable', actual: null, managedGroups: MANAGED, existingGroups: new Set(MANAGED), createMissingGroups: true, ...over };
+  return { target: 'aws', employeeId: 'E1001', externalId: 'ext-1', desired: desired(), onAbsent: 'disable', actual: null, managedGroups: MANAGED, existingGroups: new Set(MANAGED), createMissingGroups: true, ...over };
 }
 
 /** Applies a plan to an in-memory account the way a connector would. */
@@ -55,6 +56,9 @@ function apply(acc: ActualAccount | null, actions: Action[]): ActualAccount | nu
         break;
       case 'removeMember':
         a!.groups = a!.groups.filter((g) => g !== action.group);
+        break;
+      case 'rename':
+        a!.userName = action.userName;
         break;
       case 'createGroup':
         break;
@@ -124,6 +128,33 @@ describe('planAccount', () => {
     expect(plan.findings[0]!.kind).toBe('conflict');
   });
 
+  test("a leaver, a purge and an out-of-scope disable never reach an account marked for another identity", () => {
+    for (const onAbsent of ['disable', 'delete'] as const) {
+      const plan = planAccount(input({ desired: null, onAbsent, absentReason: 'leaver event', actual: actual({ externalId: 'ext-orla', userName: 'o-neil' }) }));
+      expect(plan.actions).toEqual([]);
+      expect(plan.findings[0]).toMatchObject({ kind: 'conflict' });
+    }
+    // Without the person's source id, no account can be shown to be theirs.
+    expect(planAccount(input({ desired: null, externalId: null, actual: actual() })).actions).toEqual([]);
+  });
+
+  test('a changed name is a rename in place, before anything addresses the account by its new name', () => {
+    const plan = planAccount(input({ desired: desired({ userName: 'ada.byron', groups: ['g-all', 'g-eng', 'g-fin'] }), actual: actual() }));
+    expect(plan.actions.map((a) => [a.op, a.userName])).toEqual([['rename', 'ada.byron'], ['addMember', 'ada.byron']]);
+    expect(plan.actions[0]).toMatchObject({ op: 'rename', from: 'ada.lovelace', accountId: 'AID1', externalId: 'ext-1', reason: 'the derived name changed: "ada.lovelace" -> "ada.byron"' });
+    expect(plan.actions.some((a) => a.op === 'create')).toBe(false);
+    // A case-only change is a rename too; the account holding the name is the person's own.
+    const caseOnly = planAccount(input({ desired: desired({ userName: 'Ada.Lovelace' }), actual: actual(), nameHolder: actual() }));
+    expect(caseOnly.actions.map((a) => a.op)).toEqual(['rename']);
+  });
+
+  test("a rename onto a name another account holds is refused; the account is kept in step under its old name", () => {
+    const holder = actual({ id: 'AID2', userName: 'ada.byron', externalId: 'ext-2' });
+    const plan = planAccount(input({ desired: desired({ userName: 'ada.byron', attributes: { Department: 'Finance' } }), actual: actual(), nameHolder: holder }));
+    expect(plan.findings).toEqual([expect.objectContaining({ kind: 'conflict', detail: expect.stringContaining('cannot rename "ada.lovelace" to "ada.byron"') })]);
+    expect(plan.actions.map((a) => [a.op, a.userName])).toEqual([['update', 'ada.lovelace']]);
+  });
+
   test('more groups than the target allows writes nothing for that identity', () => {
     const groups = Array.from({ length: 11 }, (_, i) => `g${i}`);
     const plan = planAccount(input({ desired: desired({ groups }), managedGroups: groups, existingGroups: new Set(groups), maxGroupsPerUser: 10 }));
@@ -167,6 +198,30 @@ describe('planAccount properties', () => {
       fc.property(desiredArb, actualArb, onAbsent, (d, a, policy) => {
         fc.pre(a !== null && !a.owned);
         expect(planAccount(input({ desired: d, actual: a, onAbsent: policy })).actions).toEqual([]);
+      }),
+    );
+  });
+
+  test('whatever the names and ids: one account per person, and never a write to another identity\'s account', () => {
+    // A small pool of accounts whose names and markers collide in every way the generators find.
+    const names = fc.constantFrom('ada', 'Ada', 'o-neil', 'o\'neil', 'orla', 'owen');
+    const ids = fc.constantFrom('ext-1', 'ext-2', 'ext-3', null);
+    const account = fc.record({ userName: names, externalId: ids, owned: fc.boolean(), enabled: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(account, { maxLength: 4 }), names, fc.constantFrom('ext-1', 'ext-2'), fc.boolean(), onAbsent, (pool, wantName, me, present, policy) => {
+        const accounts = pool.map((p, i) => actual({ ...p, id: `A${i}`, groups: [] }));
+        const byMarker = accounts.find((a) => a.owned && a.externalId === me) ?? null;
+        const want = present ? desired({ userName: wantName, externalId: me }) : null;
+        const byName = want ? (accounts.find((a) => a.userName.toLowerCase() === want.userName.toLowerCase()) ?? null) : null;
+        const { actual: found, nameHolder } = matchAccount(me, { byMarker, byName }, ['externalId', 'userName']);
+        const plan = planAccount(input({ externalId: me, desired: want, actual: found, nameHolder, onAbsent: policy }));
+        for (const a of plan.actions) {
+          if (a.op === 'createGroup') continue;
+          expect(a.externalId).toBe(me);
+          if ('accountId' in a) expect(accounts.find((x) => x.id === a.accountId)).toMatchObject({ owned: true, externalId: me });
+        }
+        // The person's account exists: it is renamed or updated, never joined by a second one.
+        if (byMarker) expect(plan.actions.some((a) => a.op === 'create')).toBe(false);
       }),
     );
   });
