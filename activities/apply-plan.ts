@@ -29,6 +29,8 @@ export interface ApplyFailure {
 export interface ApplyResult {
   applied: Record<ActionOp, number>;
   failures: ApplyFailure[];
+  /** Identities whose own workflow started after the plan was made: left to it, not written from this plan. */
+  handedOff: string[];
 }
 
 const ACCOUNT_OPS: ReadonlySet<ActionOp> = new Set(['rename', 'create', 'update', 'enable']);
@@ -45,6 +47,12 @@ export interface ApplyOptions {
   read?: KnownState;
   /** Aborted when the run is cancelled or terminated: no new identity or batch starts after that. */
   signal?: AbortSignal;
+  /**
+   * The plan rests on a read that may be minutes old, and each person has one writer: their own
+   * workflow once it runs (a leaver, say). Asked right before an identity's account writes and its
+   * disables (`one`), and before each membership phase (`all`, the identities now in flight).
+   */
+  handedOff?: { one: (employeeId: string) => Promise<boolean>; all: () => Promise<ReadonlySet<string>> };
 }
 
 export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: ApplyOptions): Promise<ApplyResult> {
@@ -54,7 +62,8 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     if (!failures.has(employeeId)) failures.set(employeeId, { employeeId, error: err instanceof Error ? err.message : String(err), retryable: isRetryable(err) });
   };
   const limit = pLimit(opts.concurrency);
-  const live = (p: IdentityPlan) => !failures.has(p.employeeId);
+  const handedOff = new Set<string>();
+  const live = (p: IdentityPlan) => !failures.has(p.employeeId) && !handedOff.has(p.employeeId);
   const actionsOf = (p: IdentityPlan, ops: (op: ActionOp) => boolean) => p.actions.filter((a) => ops(a.op) && !opts.skip(a));
   // The accounts this run creates join what the read found, for the membership writes after them.
   const knownAccounts = new Map(opts.read?.accounts);
@@ -77,6 +86,10 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
     await Promise.all(todo.map((p) => limit(async () => {
       if (opts.signal?.aborted) return;
       try {
+        if (opts.handedOff && (await opts.handedOff.one(p.employeeId))) {
+          handedOff.add(p.employeeId);
+          return;
+        }
         for (const a of actionsOf(p, ops)) {
           await applyOne(a);
           applied[a.op] += 1;
@@ -94,6 +107,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
 
   // Memberships, batched per group; a failed batch is retried member by member to find who failed.
   for (const op of ['addMember', 'removeMember'] as const) {
+    if (opts.handedOff) for (const id of await opts.handedOff.all()) handedOff.add(id);
     const byGroup = new Map<string, { employeeId: string; userName: string; action: Action }[]>();
     for (const p of plans.filter(live)) {
       for (const a of actionsOf(p, (o) => o === op)) {
@@ -127,7 +141,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   // Disables and deletes last: access goes only after everything else for the run is in place.
   await perIdentity('disabling', (op) => op === 'disable' || op === 'delete');
 
-  return { applied, failures: [...failures.values()] };
+  return { applied, failures: [...failures.values()], handedOff: [...handedOff].sort() };
 }
 
 /** The connectors mark what a retry cannot fix as non-retryable; anything else is worth another try, as Temporal itself assumes. */

@@ -22,6 +22,8 @@ export interface TargetDecision {
   /** Overrides the target's onLeaveScope: a leaver is disabled, a purge deletes. */
   absentPolicy?: 'disable' | 'delete';
   problems?: string[];
+  /** A future joiner prepared ahead of time: creates an account if the person has none, and never touches one they have. */
+  onlyIfAbsent?: boolean;
 }
 
 /**
@@ -83,6 +85,8 @@ export function identityActivities(runtime: Runtime) {
     const byName = decision.desired ? await c.findAccount(decision.desired.userName) : null;
     const byMarker = isMarkedFor(byName, externalId) ? byName : externalId ? await c.findAccountByExternalId(externalId) : null;
     const { actual, nameHolder } = matchAccount(externalId, { byMarker, byName }, target.config.matching);
+    // Someone already working here (an internal move, a contractor made permanent) keeps their access until the start date.
+    if (decision.onlyIfAbsent && actual && actual.owned && actual.externalId === externalId) return { actions: [], findings: [] };
     const wanted = decision.desired?.groups ?? [];
     // Groups the account is already in, or that were just created, exist; only the others need a look (most events: none).
     const known = new Set([...wanted.filter((g) => actual?.groups.includes(g)), ...(input.groupsJustCreated ?? [])]);
@@ -110,6 +114,11 @@ export function identityActivities(runtime: Runtime) {
       return runtime.source.userByEmployeeId(employeeId, runtime.select);
     },
 
+    /** The person by their Entra object id: whether they still exist when a look-up by employee id missed them. */
+    async fetchIdentityById(sourceId: string): Promise<SourceIdentity | null> {
+      return runtime.source.userById(sourceId, runtime.select);
+    },
+
     /** transform: scoping and mapping for every enabled target. */
     /** The lifecycle durations and switches of the worker's config. */
     async lifecyclePolicy(): Promise<LifecyclePolicy> {
@@ -133,7 +142,7 @@ export function identityActivities(runtime: Runtime) {
           if (result.kind === 'invalid') return { target: t.name, userName: null, sourceId, desired: null, problems: result.problems };
           if (result.kind === 'outOfScope') return { target: t.name, userName: null, sourceId, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
           const userName = result.account.userName;
-          if (input.mode === 'prepare') return { target: t.name, userName, sourceId, desired: { ...result.account, enabled: false, groups: [] } };
+          if (input.mode === 'prepare') return { target: t.name, userName, sourceId, desired: { ...result.account, enabled: false, groups: [] }, onlyIfAbsent: true };
           return { target: t.name, userName, sourceId, desired: result.account };
         });
       return { configVersion: runtime.configVersion, decisions };

@@ -1,5 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { identityWorkflowId } from '../domain/events';
 import pLimit from 'p-limit';
 import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
@@ -90,13 +92,7 @@ export function reconcileActivities(runtime: Runtime) {
      * Employees whose identity workflow is running: processing or waiting on events (a future start
      * date, a leaver's retention). Their own workflow is the one writer for them.
      */
-    async identitiesInFlight(): Promise<string[]> {
-      const ids: string[] = [];
-      for await (const wf of Context.current().client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) {
-        if (wf.workflowId.startsWith('identity-')) ids.push(wf.workflowId.slice('identity-'.length));
-      }
-      return ids.sort();
-    },
+    identitiesInFlight: runningIdentities,
 
     async reconcileTarget(input: ReconcileTargetInput): Promise<ReconcileTargetResult> {
       const started = Date.now();
@@ -129,9 +125,12 @@ export function reconcileActivities(runtime: Runtime) {
           read: { accounts: read.accounts, groups: new Map([...read.groups, ...created.map((g): [string, ActualGroup] => [g.name, g])]) },
           // Delivered through heartbeats, which every applied identity and batch sends.
           signal: Context.current().cancellationSignal,
+          handedOff: { one: identityWorkflowRunning, all: async () => new Set(await runningIdentities()) },
         });
         for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
         failures.push(...result.failures);
+        skipped.push(...result.handedOff);
+        for (const id of result.handedOff) skip.add(id);
       }
 
       let verify = { checked: false, remaining: 0 };
@@ -164,6 +163,26 @@ export function reconcileActivities(runtime: Runtime) {
       };
     },
   };
+}
+
+/** Employees whose identity workflow is running, from the visibility store (may lag by a moment). */
+async function runningIdentities(): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const wf of Context.current().client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) {
+    if (wf.workflowId.startsWith('identity-')) ids.push(wf.workflowId.slice('identity-'.length));
+  }
+  return ids.sort();
+}
+
+/** Read from the workflow itself, so it is never behind: asked right before writing for the person. */
+async function identityWorkflowRunning(employeeId: string): Promise<boolean> {
+  try {
+    const described = await Context.current().client.workflow.getHandle(identityWorkflowId(employeeId)).describe();
+    return described.status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }
 
 /**

@@ -104,6 +104,10 @@ export const LifecycleSchema = z.strictObject({
   waitForSourceUser: DurationSchema.default('1 hour'),
   /** A joiner with a future start date gets disabled accounts now, enabled at the start. */
   prepareJoinersDisabled: z.boolean().default(true),
+  /** How far ahead an event's effectiveAt may be; further is refused as a likely typo (9999-12-31). */
+  maxEffectiveIn: DurationSchema.default('400 days'),
+  /** First wait before a leaver's revoke is tried again on a target that failed it; doubles up to 10 minutes, without end. */
+  revokeRetryInterval: DurationSchema.default('10 seconds'),
 });
 
 const ScheduleSchema = z
@@ -128,7 +132,7 @@ export const ConfigSchema = z.strictObject({
   source: SourceSchema.default({ type: 'entra', graphBaseUrl: 'https://graph.microsoft.com/', trustedHosts: [] }),
   /** Temporal Schedules that `idflow schedule apply` creates or updates. */
   schedules: SchedulesSchema.default({}),
-  lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true }),
+  lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true, maxEffectiveIn: '400 days', revokeRetryInterval: '10 seconds' }),
   targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
 });
 

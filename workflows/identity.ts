@@ -1,79 +1,36 @@
-import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, log, patched, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, continueAsNew, log, patched, proxyActivities, setCurrentDetails, setHandler, sleep, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
 import type { ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
+import type { RevokeResult } from '../activities/revoke';
+import { type EventOutcome, eventOutcomeQuery, hrEventSignal, type IdentityStatus, type IdentityWorkflowInput, type PendingRevocation, statusQuery, type TargetOutcome, waitForOutcomeUpdate } from '../contracts/identity';
 import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
+import { identityWorkflowV1 } from './identity-v1';
 import { ensureManagedGroups } from './managed-group';
-import { IdflowEventType, IdflowOutcome, IdflowTargets } from './search-attributes';
+import { IdflowEventType, IdflowOutcome, IdflowRevocationPending, IdflowTargets } from './search-attributes';
+
+export * from '../contracts/identity';
 
 /**
- * One workflow per person: their HR events are processed in order, one at a time, each through
- * fetch -> transform -> provision -> verify on every target. A leaver's workflow stays for the
- * retention period, so the deletion is a durable timer a rehire can cancel.
+ * One workflow per person: the one writer for their accounts. Events are processed in arrival
+ * order, each through fetch -> transform -> provision -> verify on every target; a future-dated
+ * event waits on its own timer, never in front of the others.
+ *
+ * A leaver (HR, or the person gone from Entra ID) is revoke-only and needs no answer from the
+ * source: the accounts are found by idflow's markers, the retention starts the moment the revoke
+ * is decided, and every target that has not confirmed it is retried, durably, until it does. The
+ * workflow stays for the retention, so the deletion is a durable timer a rehire can cancel, and a
+ * reconcile keeps its hands off the person meanwhile.
  */
-
-export const hrEventSignal = defineSignal<[IdentityEvent]>('hrEvent');
-export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
-export const statusQuery = defineQuery<IdentityStatus>('status');
-/**
- * Returns an event's outcome once it is recorded (at once if it already is): `idflow event --wait`
- * without polling. Refused for an event this workflow has not received.
- */
-export const waitForOutcomeUpdate = defineUpdate<EventOutcome, [string]>('waitForOutcome');
-
-export type Outcome = 'provisioned' | 'verified' | 'failed' | 'ignored';
-
-export interface TargetOutcome {
-  target: string;
-  actions: number;
-  findings: string[];
-  verified: boolean;
-  error?: string;
-}
-
-export interface EventOutcome {
-  eventId: string;
-  type: IdentityEvent['type'] | 'retention-ended';
-  outcome: Outcome;
-  targets: TargetOutcome[];
-  error?: string;
-}
-
-export interface IdentityStatus {
-  employeeId: string;
-  queued: number;
-  processing: string | null;
-  /** What the workflow is waiting for, if anything. */
-  waiting: string | null;
-  recent: EventOutcome[];
-  /** Events whose id had been processed already: not processed again. */
-  duplicatesIgnored: number;
-}
-
-export interface IdentityWorkflowInput {
-  employeeId: string;
-  /** Carried across continue-as-new. */
-  pending?: IdentityEvent[];
-  recent?: EventOutcome[];
-  duplicatesIgnored?: number;
-  /** A leaver's retention still running when the workflow continued as new. */
-  retentionUntil?: string;
-  /** The person's Entra object id as last seen: finds their accounts once Entra ID no longer has them. */
-  sourceId?: string;
-  /**
-   * How long the workflow waits for another event before it completes. Short on purpose: a running
-   * identity workflow tells a reconcile to keep its hands off that person.
-   */
-  idleTimeout?: Duration;
-}
 
 const RECENT_LIMIT = 50;
 const VERIFY_ATTEMPTS = 5;
+const REVOKE_RETRY_MAX_MS = 10 * 60_000;
 
-const { fetchIdentity, transformIdentity, lifecyclePolicy } = proxyActivities<IdflowActivities>({
+const { fetchIdentity, fetchIdentityById, transformIdentity, lifecyclePolicy, leaverSourceIds, enabledTargets } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
@@ -81,29 +38,55 @@ const { provisionAccount, verifyAccount } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 8 },
 });
+// Few attempts here: the workflow's own retries, with no end, take over from them.
+const { revokeAccounts } = proxyActivities<IdflowActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3 },
+});
+
+interface Retention {
+  until: number;
+  /** Started by Entra ID removing the person (not HR): the person reappearing there ends it. */
+  bySource: boolean;
+}
 
 export async function identityWorkflow(input: IdentityWorkflowInput): Promise<IdentityStatus> {
+  // Runs begun before revoke-only leavers finish as they began.
+  if (!patched('identity-revoke-only')) return identityWorkflowV1(input);
   const { employeeId } = input;
   const queue: IdentityEvent[] = [...(input.pending ?? [])];
+  const scheduled: HrEvent[] = [...((input.scheduled ?? []) as HrEvent[])];
   const recent: EventOutcome[] = [...(input.recent ?? [])];
   let processing: string | null = null;
   let waiting: string | null = null;
   let duplicatesIgnored = input.duplicatesIgnored ?? 0;
-  let retentionUntil: number | null = input.retentionUntil ? Date.parse(input.retentionUntil) : null;
-  const known: Known = { sourceId: input.sourceId };
+  let retention: Retention | null = input.retentionUntil ? { until: Date.parse(input.retentionUntil), bySource: input.retentionBySource ?? false } : null;
+  const revocations: Revocations = { pending: [...(input.revocationPending ?? [])], nextAttemptAt: input.revocationPending?.length ? Date.now() : null, sourceError: null, decidedBy: null };
+  const known = new SourceIds([...(input.sourceIds ?? []), ...(input.sourceId ? [input.sourceId] : [])]);
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
   });
-  setHandler(eventOutcomeQuery, (eventId) => recent.find((r) => r.eventId === eventId) ?? null);
-  setHandler(statusQuery, () => ({ employeeId, queued: queue.length, processing, waiting, recent, duplicatesIgnored }));
   const outcomeOf = (eventId: string) => recent.find((r) => r.eventId === eventId);
+  const isScheduled = (eventId: string) => scheduled.some((e) => e.eventId === eventId);
+  setHandler(eventOutcomeQuery, (eventId) => outcomeOf(eventId) ?? null);
+  setHandler(statusQuery, (): IdentityStatus => ({
+    employeeId,
+    queued: queue.length,
+    processing,
+    waiting,
+    recent,
+    duplicatesIgnored,
+    scheduled: scheduled.map((e) => ({ eventId: e.eventId!, type: e.type, effectiveAt: e.effectiveAt! })),
+    revocationPending: revocations.pending,
+    ...(retention ? { retentionUntil: new Date(retention.until).toISOString() } : {}),
+  }));
   setHandler(waitForOutcomeUpdate, async (eventId) => {
     await condition(() => outcomeOf(eventId) !== undefined);
     return outcomeOf(eventId)!;
   }, {
     validator: (eventId) => {
-      if (!outcomeOf(eventId) && processing !== eventId && !queue.some((e) => e.eventId === eventId)) throw new Error(`no event ${eventId} has reached this workflow`);
+      if (!outcomeOf(eventId) && processing !== eventId && !isScheduled(eventId) && !queue.some((e) => e.eventId === eventId)) throw new Error(`no event ${eventId} has reached this workflow`);
     },
   });
 
@@ -118,110 +101,298 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     waiting = what;
     setCurrentDetails(what ? `waiting: ${what}` : '');
   };
+  const ctx: EventContext = { employeeId, policy, known, wait };
+  let revocationFlag = false;
+  const showRevocations = () => {
+    const pending = revocations.pending.length > 0 || revocations.sourceError !== null;
+    if (pending !== revocationFlag) upsertSearchAttributes([{ key: IdflowRevocationPending, value: pending }]);
+    revocationFlag = pending;
+  };
+
+  /** Decides the revoke (recorded at once), then tries every target; the ones that fail stay pending. */
+  const revoke = async (eventId: string, type: EventOutcome['type'], policyOnTarget: 'disable' | 'delete', reason: string): Promise<EventOutcome> => {
+    const located = await leaverSourceIds(employeeId);
+    known.add(located.sourceIds);
+    revocations.sourceError = located.sourceError ?? null;
+    const targets = await enabledTargets();
+    const since = new Date(Date.now()).toISOString();
+    revocations.pending = targets.map((target) => ({ target, policy: policyOnTarget, eventId, attempts: 0, since }));
+    revocations.decidedBy = { eventId, type, reason };
+    const results = await attemptRevocations(ctx, revocations, reason);
+    showRevocations();
+    return revokeOutcome(eventId, type, results, revocations, located.sourceError);
+  };
+
+  const retryRevocations = async () => {
+    const wasPending = revocations.pending.length > 0 || revocations.sourceError !== null;
+    const decided = revocations.decidedBy ?? { eventId: revocations.pending[0]?.eventId ?? 'leaver', type: 'leaver' as const, reason: 'leaver event' };
+    if (revocations.sourceError !== null) {
+      // The first look-up could not reach Entra ID: ask again, and revoke any account it names that the markers had not.
+      const located = await leaverSourceIds(employeeId);
+      if (!located.sourceError) {
+        revocations.sourceError = null;
+        const fresh = located.sourceIds.filter((id) => !known.has(id));
+        known.add(located.sourceIds);
+        if (fresh.length > 0) {
+          const targets = await enabledTargets();
+          const since = new Date(Date.now()).toISOString();
+          const policyOnTarget = revocations.pending[0]?.policy ?? 'disable';
+          for (const target of targets) if (!revocations.pending.some((p) => p.target === target)) revocations.pending.push({ target, policy: policyOnTarget, eventId: decided.eventId, attempts: 0, since });
+        }
+      } else revocations.sourceError = located.sourceError;
+    }
+    const results = await attemptRevocations(ctx, revocations, decided.reason);
+    showRevocations();
+    if (wasPending && revocations.pending.length === 0 && revocations.sourceError === null) {
+      record(revokeOutcome(`${decided.eventId}:confirmed`, decided.type, results, revocations));
+    }
+  };
 
   for (;;) {
-    if (retentionUntil !== null) {
-      // A leaver: the accounts are disabled; delete them when retention ends unless the person comes back.
-      wait(`leaver retention until ${new Date(retentionUntil).toISOString()}; a rehire cancels the deletion`);
-      const comeback = await condition(() => queue.length > 0, Math.max(0, retentionUntil - Date.now()));
-      if (!comeback) {
-        wait(null);
-        record(await runEvent(employeeId, `retention-ended@${workflowInfo().historyLength}`, 'retention-ended', 'purge', policy, known, wait));
-        retentionUntil = null;
+    promoteDue(scheduled, queue);
+    if (queue.length === 0) {
+      const now = Date.now();
+      const retryDue = revocations.nextAttemptAt !== null && revocations.nextAttemptAt <= now;
+      if (retryDue) {
+        await retryRevocations();
         continue;
       }
+      if (retention && retention.until <= now) {
+        wait(null);
+        const id = `retention-ended@${workflowInfo().historyLength}`;
+        retention = null;
+        record(await revoke(id, 'retention-ended', 'delete', 'leaver retention ended'));
+        continue;
+      }
+      const next = Math.min(scheduled[0] ? Date.parse(scheduled[0].effectiveAt!) : Infinity, revocations.nextAttemptAt ?? Infinity, retention?.until ?? Infinity);
+      if (next === Infinity) {
+        wait(null);
+        if (!(await condition(() => queue.length > 0, input.idleTimeout ?? '10 seconds'))) break;
+      } else {
+        wait(describeWait(scheduled, revocations, retention));
+        await condition(() => queue.length > 0, Math.max(1, next - now));
+      }
     } else {
-      wait(null);
-      const hasEvent = await condition(() => queue.length > 0, input.idleTimeout ?? '10 seconds');
-      if (!hasEvent) break;
+      const event = queue.shift()!;
+      const eventId = event.eventId ?? `${event.type}@${workflowInfo().historyLength}`;
+      if (outcomeOf(eventId) || (isScheduled(eventId) && !isDue(event))) {
+        // Its first outcome stands; the eventOutcome query keeps answering with it.
+        duplicatesIgnored += 1;
+        continue;
+      }
+      const effectiveIn = 'effectiveAt' in event && event.effectiveAt ? Date.parse(event.effectiveAt) - Date.now() : 0;
+      if (effectiveIn > 0) {
+        const horizon = msToNumber((policy.maxEffectiveIn ?? '400 days') as Duration);
+        if (effectiveIn > horizon) {
+          record({ eventId, type: event.type, outcome: 'failed', targets: [], error: `effectiveAt ${(event as HrEvent).effectiveAt} is further ahead than lifecycle.maxEffectiveIn (${policy.maxEffectiveIn ?? '400 days'}); nothing was done` });
+          continue;
+        }
+        if (retention === null && event.type === 'joiner' && policy.prepareJoinersDisabled) {
+          // Only ever creates: someone who already has an account keeps it as it is until the start date.
+          // Its outcome is the preparation's; the joiner itself still runs, and waits for Entra ID, at its time.
+          processing = eventId;
+          record(await runEvent(ctx, `${eventId}:prepared`, event.type, 'prepare'));
+          processing = null;
+        }
+        scheduled.push({ ...(event as HrEvent), eventId });
+        scheduled.sort((a, b) => Date.parse(a.effectiveAt!) - Date.parse(b.effectiveAt!));
+        log.info('scheduled for its effective time', { eventId, effectiveAt: (event as HrEvent).effectiveAt });
+        continue;
+      }
+      const endsRetention = event.type === 'rehire' || event.type === 'joiner' || (event.type === 'source-changed' && retention?.bySource === true);
+      // HR's leaver for someone Entra ID removed: revoked again, and the retention is HR's from now on.
+      const hrTakesOver = event.type === 'leaver' && retention?.bySource === true;
+      if (retention !== null && !endsRetention && !hrTakesOver) {
+        record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: retention.bySource ? 'the person was removed from Entra ID; their accounts stay revoked until Entra ID has them again or HR rehires them' : 'the person has left; only a rehire or a joiner applies during retention' });
+        continue;
+      }
+      processing = eventId;
+      upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
+      if (endsRetention && retention !== null) {
+        // Coming back cancels what was still pending of the revoke and the scheduled deletion.
+        retention = null;
+        revocations.pending = [];
+        revocations.nextAttemptAt = null;
+        revocations.sourceError = null;
+        showRevocations();
+      }
+      if (event.type === 'leaver' || event.type === 'source-removed') {
+        const bySource = event.type === 'source-removed';
+        if (bySource) known.add([event.sourceId]);
+        retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource };
+        record(await revoke(eventId, event.type, 'disable', bySource ? `removed from Entra ID (${event.hard ? 'permanently deleted' : 'deleted'})` : 'leaver event'));
+      } else if (event.type === 'source-changed') {
+        known.add([event.sourceId]);
+        record(await sourceChanged(ctx, eventId, event.sourceId, async () => {
+          retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource: true };
+          return revoke(eventId, event.type, 'disable', 'no longer in Entra ID');
+        }));
+      } else {
+        record(await runEvent(ctx, eventId, event.type, 'apply', true));
+      }
+      processing = null;
     }
-    const event = queue.shift()!;
-    const eventId = event.eventId ?? `${event.type}@${workflowInfo().historyLength}`;
-    if (recent.some((r) => r.eventId === eventId)) {
-      // Its first outcome stands; the eventOutcome query keeps answering with it.
-      duplicatesIgnored += 1;
-      continue;
-    }
-    const endsRetention = event.type === 'rehire' || event.type === 'joiner' || (event.type === 'source-removed' && event.hard === true);
-    if (retentionUntil !== null && !endsRetention) {
-      record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: 'the person has left; only a rehire, a joiner or a permanent deletion in Entra ID applies during retention' });
-      continue;
-    }
-    processing = eventId;
-    upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
-    if (event.type === 'source-changed' || event.type === 'source-removed') known.sourceId = event.sourceId;
-    const outcome = await handleEvent(employeeId, eventId, event, policy, known, wait);
-    record(outcome);
-    processing = null;
-    if (event.type === 'leaver' && outcome.outcome !== 'failed') retentionUntil = Date.now() + msToNumber(policy.leaverRetention as Duration);
-    else if (endsRetention) retentionUntil = null;
     if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof identityWorkflow>({ ...input, pending: queue, recent, duplicatesIgnored, retentionUntil: retentionUntil === null ? undefined : new Date(retentionUntil).toISOString(), sourceId: known.sourceId });
+      await continueAsNew<typeof identityWorkflow>({
+        ...input,
+        pending: queue,
+        scheduled,
+        recent,
+        duplicatesIgnored,
+        retentionUntil: retention ? new Date(retention.until).toISOString() : undefined,
+        retentionBySource: retention?.bySource,
+        sourceId: undefined,
+        sourceIds: known.all(),
+        revocationPending: revocations.pending,
+      });
     }
   }
   return { employeeId, queued: 0, processing: null, waiting: null, recent, duplicatesIgnored };
 }
 
-/** What the workflow remembers about the person between events. */
-interface Known {
-  sourceId?: string;
-}
-
-async function handleEvent(employeeId: string, eventId: string, event: IdentityEvent, policy: LifecyclePolicy, known: Known, wait: (what: string | null) => void): Promise<EventOutcome> {
-  if (event.type === 'source-changed') return runEvent(employeeId, eventId, event.type, 'apply', policy, known);
-  if (event.type === 'source-removed') return runEvent(employeeId, eventId, event.type, event.hard ? 'purge' : 'revoke', policy, known);
-  return handleHrEvent(employeeId, eventId, event, policy, known, wait);
-}
-
-async function handleHrEvent(employeeId: string, eventId: string, event: HrEvent, policy: LifecyclePolicy, known: Known, wait: (what: string | null) => void): Promise<EventOutcome> {
-  const effectiveIn = event.effectiveAt ? Date.parse(event.effectiveAt) - Date.now() : 0;
-  if (effectiveIn > 0) {
-    if (event.type === 'joiner' && policy.prepareJoinersDisabled) {
-      const prepared = await runEvent(employeeId, eventId, event.type, 'prepare', policy, known, wait);
-      if (prepared.outcome === 'failed') return prepared;
-    }
-    wait(`${event.type} effective at ${event.effectiveAt}`);
-    log.info('waiting for the effective time', { eventId, effectiveAt: event.effectiveAt });
-    await sleep(effectiveIn);
-    wait(null);
+/** Every source id seen for the person, in the order seen. */
+class SourceIds {
+  private readonly ids: string[] = [];
+  constructor(initial: string[]) {
+    this.add(initial);
   }
-  return runEvent(employeeId, eventId, event.type, event.type === 'leaver' ? 'revoke' : 'apply', policy, known, wait);
+  add(ids: readonly string[]): void {
+    for (const id of ids) if (id && !this.ids.includes(id)) this.ids.push(id);
+  }
+  has(id: string): boolean {
+    return this.ids.includes(id);
+  }
+  all(): string[] {
+    return [...this.ids];
+  }
+  /** The one the person's workflow saw last: it marks their account. */
+  latest(): string | undefined {
+    return this.ids[this.ids.length - 1];
+  }
+}
+
+interface Revocations {
+  pending: PendingRevocation[];
+  nextAttemptAt: number | null;
+  /** The last look-up of the person's source ids could not reach Entra ID. */
+  sourceError: string | null;
+  decidedBy: { eventId: string; type: EventOutcome['type']; reason: string } | null;
+}
+
+interface EventContext {
+  employeeId: string;
+  policy: LifecyclePolicy;
+  known: SourceIds;
+  wait: (what: string | null) => void;
+}
+
+function isDue(event: IdentityEvent): boolean {
+  return !('effectiveAt' in event) || !event.effectiveAt || Date.parse(event.effectiveAt) <= Date.now();
+}
+
+/** Future events whose time has come join the queue, in the order they take effect. */
+function promoteDue(scheduled: HrEvent[], queue: IdentityEvent[]): void {
+  const due: HrEvent[] = [];
+  while (scheduled[0] !== undefined && isDue(scheduled[0])) due.push(scheduled.shift()!);
+  queue.unshift(...due);
+}
+
+function describeWait(scheduled: HrEvent[], revocations: Revocations, retention: Retention | null): string {
+  const parts: string[] = [];
+  if (revocations.pending.length > 0) parts.push(`revocation pending on ${revocations.pending.map((p) => p.target).join(', ')} (next attempt ${new Date(revocations.nextAttemptAt!).toISOString()})`);
+  if (retention) parts.push(`leaver retention until ${new Date(retention.until).toISOString()}; a rehire cancels the deletion`);
+  const next = scheduled[0];
+  if (next) parts.push(`${next.type} effective at ${next.effectiveAt}${scheduled.length > 1 ? ` (+${scheduled.length - 1} more)` : ''}`);
+  return parts.join('; ');
+}
+
+/** One attempt on every pending target; what fails stays pending with its error, and the next attempt is timed. */
+async function attemptRevocations(ctx: EventContext, revocations: Revocations, reason: string): Promise<TargetOutcome[]> {
+  const sourceIds = ctx.known.all();
+  const results = await Promise.all(revocations.pending.map(async (p): Promise<{ p: PendingRevocation; outcome: TargetOutcome; done: boolean }> => {
+    p.attempts += 1;
+    try {
+      const r: RevokeResult = await revokeAccounts({ target: p.target, employeeId: ctx.employeeId, sourceIds, policy: p.policy, reason });
+      return { p, outcome: revokeTargetOutcome(r), done: true };
+    } catch (err) {
+      p.lastError = errorMessage(err);
+      return { p, outcome: { target: p.target, actions: 0, findings: [], verified: false, error: p.lastError }, done: false };
+    }
+  }));
+  revocations.pending = results.filter((r) => !r.done).map((r) => r.p);
+  const attempts = Math.max(0, ...revocations.pending.map((p) => p.attempts));
+  const pendingSomething = revocations.pending.length > 0 || revocations.sourceError !== null;
+  const first = msToNumber((ctx.policy.revokeRetryInterval ?? '10 seconds') as Duration);
+  revocations.nextAttemptAt = pendingSomething ? Date.now() + Math.min(first * 2 ** Math.max(0, attempts - 1), REVOKE_RETRY_MAX_MS) : null;
+  return results.map((r) => r.outcome);
+}
+
+function revokeTargetOutcome(r: RevokeResult): TargetOutcome {
+  const actions = r.accounts.reduce((n, a) => n + a.applied.length, 0);
+  return { target: r.target, actions, findings: r.findings, verified: true, ...(r.residual.length ? { residual: r.residual } : {}) };
+}
+
+function revokeOutcome(eventId: string, type: EventOutcome['type'], targets: TargetOutcome[], revocations: Revocations, sourceError?: string): EventOutcome {
+  const pending = revocations.pending.length > 0;
+  const changed = targets.some((t) => t.actions > 0);
+  const notes = [
+    ...(pending ? [`revocation pending on ${revocations.pending.map((p) => p.target).join(', ')}: retried until confirmed`] : []),
+    ...(sourceError ? [`Entra ID did not answer (${sourceError.slice(0, 200)}); the accounts were found by idflow's markers, and Entra ID is asked again`] : []),
+  ];
+  return { eventId, type, outcome: pending || sourceError ? 'pending' : changed ? 'provisioned' : 'verified', targets, ...(notes.length ? { error: notes.join('; ') } : {}) };
+}
+
+/**
+ * Entra ID said the person changed. Not finding them by employee id right after is not yet a
+ * leaver (replication lags): only when their object is gone too are their accounts revoked.
+ */
+async function sourceChanged(ctx: EventContext, eventId: string, sourceId: string, revokeGone: () => Promise<EventOutcome>): Promise<EventOutcome> {
+  let identity: SourceIdentity | null;
+  try {
+    identity = await fetchIdentity(ctx.employeeId);
+  } catch (err) {
+    return { eventId, type: 'source-changed', outcome: 'failed', targets: [], error: errorMessage(err) };
+  }
+  if (identity === null) {
+    const byId = await fetchIdentityById(sourceId);
+    if (byId === null) return revokeGone();
+    return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `Entra ID still has ${sourceId}${byId.employeeId && byId.employeeId !== ctx.employeeId ? ` (now with employee id ${byId.employeeId})` : ''} but did not list it under employee id ${ctx.employeeId}: not treated as a leaver` };
+  }
+  return runEvent(ctx, eventId, 'source-changed', 'apply', false, identity);
 }
 
 /**
  * fetch -> transform -> provision -> verify for every target; one target failing never stops another.
- * Without `wait`, a person missing from Entra ID is not waited for: their access is revoked.
+ * `patient`: an HR event may come before Entra ID has the person, so wait for them, visibly.
  */
-async function runEvent(employeeId: string, eventId: string, type: EventOutcome['type'], mode: TransformMode, policy: LifecyclePolicy, known: Known, wait?: (what: string | null) => void): Promise<EventOutcome> {
+async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['type'], mode: TransformMode, patient = false, fetched?: SourceIdentity): Promise<EventOutcome> {
+  const { employeeId, known } = ctx;
   try {
-    const identity = wait ? await fetchWithPatience(employeeId, mode, policy, wait) : await fetchIdentity(employeeId);
-    if (identity) known.sourceId = identity.id;
-    const effectiveMode = identity === null && mode === 'apply' ? 'revoke' : mode;
-    const { decisions } = await transformIdentity({ employeeId, mode: effectiveMode, identity, lastSourceId: known.sourceId });
+    const identity = fetched ?? (patient ? await fetchWithPatience(ctx) : await fetchIdentity(employeeId));
+    if (!identity) throw ApplicationFailure.nonRetryable(`employee ${employeeId} is not in Entra ID`, 'Source.notFound');
+    known.add([identity.id]);
+    const { decisions } = await transformIdentity({ employeeId, mode, identity, lastSourceId: known.latest() });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);
-    const targets = await Promise.all(
-      decisions.map(async (decision): Promise<TargetOutcome> => {
-        const input = { target: decision.target, employeeId, decision };
-        try {
-          let result: ProvisionResult = await provisionAccount(input);
-          // Gated: a history in which an older worker went on to verify must replay the same way.
-          if (result.groupsToCreate?.length && patched('managed-group-child')) {
-            const created = await ensureManagedGroups(decision.target, result.groupsToCreate);
-            result = await provisionAccount({ ...input, groupsJustCreated: created.map((g) => g.name) });
-          }
-          const verified = await verifyUntilConsistent(input);
-          return {
-            target: decision.target,
-            actions: result.applied.length,
-            findings: result.plan.findings.map((f) => `${f.kind}: ${f.detail}`),
-            verified: verified.verified,
-            ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
-          };
-        } catch (err) {
-          return { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) };
+    const targets = await Promise.all(decisions.map(async (decision): Promise<TargetOutcome> => {
+      const input = { target: decision.target, employeeId, decision };
+      try {
+        let result: ProvisionResult = await provisionAccount(input);
+        if (result.groupsToCreate?.length) {
+          const created = await ensureManagedGroups(decision.target, result.groupsToCreate);
+          result = await provisionAccount({ ...input, groupsJustCreated: created.map((g) => g.name) });
         }
-      }),
-    );
+        const verified = await verifyUntilConsistent(input);
+        return {
+          target: decision.target,
+          actions: result.applied.length,
+          findings: result.plan.findings.map((f) => `${f.kind}: ${f.detail}`),
+          verified: verified.verified,
+          ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
+        };
+      } catch (err) {
+        return { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) };
+      }
+    }));
     const failed = targets.some((t) => t.error || t.findings.length > 0);
     const changed = targets.some((t) => t.actions > 0);
     return { eventId, type, outcome: failed ? 'failed' : changed ? 'provisioned' : 'verified', targets };
@@ -230,20 +401,17 @@ async function runEvent(employeeId: string, eventId: string, type: EventOutcome[
   }
 }
 
-/**
- * HR often announces a joiner before Entra ID has the account: wait for it with backoff, visibly,
- * up to the configured limit. A leaver or purge needs no wait: absent is a valid answer for them.
- */
-async function fetchWithPatience(employeeId: string, mode: TransformMode, policy: LifecyclePolicy, wait?: (what: string | null) => void): Promise<SourceIdentity | null> {
-  const deadline = Date.now() + msToNumber(policy.waitForSourceUser as Duration);
+/** HR often announces a joiner before Entra ID has the account: wait for it with backoff, visibly, up to the configured limit. */
+async function fetchWithPatience(ctx: EventContext): Promise<SourceIdentity> {
+  const deadline = Date.now() + msToNumber(ctx.policy.waitForSourceUser as Duration);
   let delay = 5_000;
   for (;;) {
-    const identity = await fetchIdentity(employeeId);
-    if (identity || mode === 'revoke' || mode === 'purge') return identity;
+    const identity = await fetchIdentity(ctx.employeeId);
+    if (identity) return identity;
     if (Date.now() + delay > deadline) {
-      throw ApplicationFailure.nonRetryable(`employee ${employeeId} was not found in Entra ID within ${policy.waitForSourceUser}`, 'Source.notFound');
+      throw ApplicationFailure.nonRetryable(`employee ${ctx.employeeId} was not found in Entra ID within ${ctx.policy.waitForSourceUser}`, 'Source.notFound');
     }
-    wait?.(`employee ${employeeId} to appear in Entra ID (until ${new Date(deadline).toISOString()})`);
+    ctx.wait(`employee ${ctx.employeeId} to appear in Entra ID (until ${new Date(deadline).toISOString()})`);
     await sleep(delay);
     delay = Math.min(delay * 2, 10 * 60_000);
   }

@@ -7,4 +7,7 @@ export const IdflowTargets = defineSearchAttributeKey('IdflowTargets', SearchAtt
 export const IdflowOutcome = defineSearchAttributeKey('IdflowOutcome', SearchAttributeType.KEYWORD);
 export const IdflowAwaitingApproval = defineSearchAttributeKey('IdflowAwaitingApproval', SearchAttributeType.BOOL);
 
-export const SEARCH_ATTRIBUTES = [IdflowEmployeeId, IdflowEventType, IdflowTargets, IdflowOutcome, IdflowAwaitingApproval];
+/** A leaver's revoke is decided but some target has not confirmed it yet: `IdflowRevocationPending = true` lists them. */
+export const IdflowRevocationPending = defineSearchAttributeKey('IdflowRevocationPending', SearchAttributeType.BOOL);
+
+export const SEARCH_ATTRIBUTES = [IdflowEmployeeId, IdflowEventType, IdflowTargets, IdflowOutcome, IdflowAwaitingApproval, IdflowRevocationPending];

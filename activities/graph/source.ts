@@ -87,6 +87,16 @@ export class GraphSource {
     return toIdentity(user, select, await this.groupsOfUser(user.id!));
   }
 
+  /**
+   * Every Entra object id with this employee id (a leaver revokes them all). Exact match, as Graph's
+   * `eq` on employeeId is; bounded, since more than a handful is a data error to report, not to page.
+   */
+  async userIdsByEmployeeId(employeeId: string): Promise<string[]> {
+    const escaped = employeeId.replace(/'/g, "''");
+    const page = await this.get<Page<User>>('/users', `user lookup by employeeId ${employeeId}`, { filter: `employeeId eq '${escaped}'`, select: ['id'], top: 25 });
+    return page.value.map((u) => u.id!).sort();
+  }
+
   /** One user by Entra object id (or userPrincipalName), with their referenced groups; null when there is no such (live) user. */
   async userById(id: string, select: readonly string[]): Promise<SourceIdentity | null> {
     let user: User;

@@ -28,6 +28,12 @@ export interface TargetConnector {
    * the marker (SCIM); IAM, which cannot, answers from an index it refreshes on a miss.
    */
   findAccountByExternalId(externalId: string): Promise<ActualAccount | null>;
+  /**
+   * Accounts carrying this employee id as idflow recorded it at create (IAM: the employee-id tag;
+   * SCIM: the enterprise employeeNumber, where the mapping sets it), owned or not: how a leaver finds
+   * the person's accounts when the source no longer answers for them. Exact match.
+   */
+  findAccountsByEmployeeId(employeeId: string): Promise<ActualAccount[]>;
   /** Which of these group names exist in the target as groups idflow owns. */
   existingGroups(names: readonly string[]): Promise<Set<string>>;
   /** Everything idflow owns in the target, with memberships, in O(pages) calls. */

@@ -189,6 +189,11 @@ interface UserLike {
  * carries `idflow:owner = <instance>`; groups (IAM groups cannot be tagged) are owned when under the
  * path. Least-privilege policy: docs/targets.md.
  */
+interface MarkerIndex {
+  byExternalId: Map<string, string>;
+  byEmployeeId: Map<string, string[]>;
+}
+
 export class IamConnector implements TargetConnector {
   readonly maxGroupsPerUser = IAM_MAX_GROUPS_PER_USER;
   private readonly iam: IAMClient;
@@ -229,30 +234,49 @@ export class IamConnector implements TargetConnector {
     return fresh === cached ? null : this.confirmMarker(fresh, externalId);
   }
 
-  private async confirmMarker(index: Map<string, string>, externalId: string): Promise<ActualAccount | null> {
-    const name = index.get(externalId);
+  /** From the same index as the markers, always read afresh: a leaver must not miss an account created a minute ago. */
+  async findAccountsByEmployeeId(employeeId: string): Promise<ActualAccount[]> {
+    const index = await this.markerIndex(Date.now());
+    const found: ActualAccount[] = [];
+    for (const name of index.byEmployeeId.get(employeeId) ?? []) {
+      const actual = await this.findAccount(name);
+      if (actual && actual.employeeId === employeeId) found.push(actual);
+    }
+    return found;
+  }
+
+  private async confirmMarker(index: MarkerIndex, externalId: string): Promise<ActualAccount | null> {
+    const name = index.byExternalId.get(externalId);
     if (!name) return null;
     const actual = await this.findAccount(name);
     return actual?.owned && actual.externalId === externalId ? actual : null;
   }
 
-  private markers: { names: Promise<Map<string, string>>; startedAt: number } | null = null;
+  private markers: { index: Promise<MarkerIndex>; startedAt: number } | null = null;
 
-  /** externalId -> user name for every user idflow owns, from a read started no earlier than `notBefore`. */
-  private markerIndex(notBefore: number): Promise<Map<string, string>> {
-    if (this.markers && this.markers.startedAt >= notBefore) return this.markers.names;
-    const names = this.readState().then((state) => new Map(state.accounts.flatMap((a): [string, string][] => (a.externalId ? [[a.externalId, a.userName]] : []))));
-    const entry = { names, startedAt: Date.now() };
+  /** externalId -> user name, and employee id -> user names, for every user idflow owns, from a read started no earlier than `notBefore`. */
+  private markerIndex(notBefore: number): Promise<MarkerIndex> {
+    if (this.markers && this.markers.startedAt >= notBefore) return this.markers.index;
+    const index = this.readState().then((state): MarkerIndex => {
+      const byExternalId = new Map<string, string>();
+      const byEmployeeId = new Map<string, string[]>();
+      for (const a of state.accounts) {
+        if (a.externalId) byExternalId.set(a.externalId, a.userName);
+        if (a.employeeId) byEmployeeId.set(a.employeeId, [...(byEmployeeId.get(a.employeeId) ?? []), a.userName]);
+      }
+      return { byExternalId, byEmployeeId };
+    });
+    const entry = { index, startedAt: Date.now() };
     this.markers = entry;
-    names.catch(() => {
+    index.catch(() => {
       if (this.markers === entry) this.markers = null;
     });
-    return names;
+    return index;
   }
 
   /** Keeps the marker index right after idflow's own writes, so they never cost another read. */
   private noteMarker(externalId: string, userName: string | null): void {
-    void this.markers?.names.then((m) => (userName ? m.set(externalId, userName) : m.delete(externalId)), () => undefined);
+    void this.markers?.index.then((m) => (userName ? m.byExternalId.set(externalId, userName) : m.byExternalId.delete(externalId)), () => undefined);
   }
 
   async existingGroups(names: readonly string[]): Promise<Set<string>> {

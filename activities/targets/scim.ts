@@ -119,6 +119,14 @@ export class ScimConnector implements TargetConnector {
     return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
   }
 
+  async findAccountsByEmployeeId(employeeId: string): Promise<ActualAccount[]> {
+    const path = `${SCIM_ENTERPRISE_USER}:employeeNumber`;
+    const { items } = await this.list('Users', { filter: `${path} eq ${JSON.stringify(employeeId)}` });
+    // A server that ignores the filter returns everyone: only exact matches count.
+    const matching = items.filter((u) => prop(prop(u, SCIM_ENTERPRISE_USER), 'employeeNumber') === employeeId);
+    return Promise.all(matching.map(async (u) => this.toActual(u, (await this.groupsOf(u.id!)).map((g) => String(prop(g, 'displayName'))))));
+  }
+
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
     if (names.length === 0) return new Set();
     const wanted = new Set(names);
