@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { planAccount } from '../domain/plan';
+import { type Action, planAccount } from '../domain/plan';
 import type { ActualAccount } from '../domain/types';
 import { type AppliedAction, applyAction } from './identity';
 import type { Runtime } from './runtime';
@@ -23,6 +23,8 @@ export interface RevokeInput {
 export interface RevokedAccount {
   userName: string;
   externalId: string;
+  /** What the plan said to do, each with its reason: the audit's evidence. */
+  planned: Action[];
   applied: AppliedAction[];
 }
 
@@ -87,7 +89,7 @@ export function revokeActivities(runtime: Runtime) {
         const applied: AppliedAction[] = [];
         for (const action of plan.actions) applied.push(await applyAction(c, action));
         for (const a of applied) result.residual.push(...residualOf(a));
-        result.accounts.push({ userName: actual.userName, externalId: actual.externalId!, applied });
+        result.accounts.push({ userName: actual.userName, externalId: actual.externalId!, planned: plan.actions, applied });
       }
       const left = await accountsOf(c, input.employeeId, input.sourceIds);
       const notRevoked = left.mine.filter((a) => input.policy === 'delete' || a.enabled);

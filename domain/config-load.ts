@@ -45,6 +45,8 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
     // e.g. an alias bomb ("Excessive alias count"): still a config error, naming the file.
     throw new ConfigError(file, [{ path: '', message: (err as Error).message }]);
   }
+  const cycle = aliasCycle(raw);
+  if (cycle) throw new ConfigError(file, [{ path: cycle.join('.'), line: lineAt(doc, cycle, lineOf), message: 'a YAML alias refers to a node that contains it (a recursive alias); a config must be a tree' }]);
   const substituted = new Map<string, string>();
   const resolved = resolveEnv(raw, [], env, (path, message) => problems.push({ ...at(path), message }), substituted);
   if (problems.length > 0) throw new ConfigError(file, problems);
@@ -102,4 +104,18 @@ function lineAt(doc: Document, path: (string | number)[], lineOf: (offset: numbe
     if (isNode(node) && node.range) return lineOf(node.range[0]);
   }
   return undefined;
+}
+
+/** The path of the first value that contains itself (YAML `a: &x [*x]` builds such a value), or null. */
+function aliasCycle(value: unknown, path: (string | number)[] = [], open = new Set<unknown>()): (string | number)[] | null {
+  if (typeof value !== 'object' || value === null) return null;
+  if (open.has(value)) return path;
+  open.add(value);
+  const entries: [string | number, unknown][] = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
+  for (const [key, child] of entries) {
+    const found = aliasCycle(child, [...path, key], open);
+    if (found) return found;
+  }
+  open.delete(value);
+  return null;
 }

@@ -113,7 +113,7 @@ export const LifecycleSchema = z.strictObject({
 const ScheduleSchema = z
   .strictObject({
     /** An interval such as "5 minutes" ... */
-    every: DurationSchema.optional(),
+    every: DurationSchema.refine((d) => !/^0+(\.0+)?\s*[a-z]/i.test(d), 'every must be longer than zero').optional(),
     /** ... or a cron expression (five fields, e.g. every six hours on the hour). */
     cron: z.string().min(9).optional(),
     paused: z.boolean().default(false),

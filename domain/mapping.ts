@@ -1,6 +1,6 @@
 import { type Config, type ScopeConfig, type TargetConfig, managedGroups } from './config';
 import { compileExpression, type Value } from './expression';
-import { checkIamTags, IamNameError, toIamName, toIamTagValue } from './iam-names';
+import { checkIamTags, IAM_GROUP_NAME_MAX, IamNameError, toIamName, toIamTagValue } from './iam-names';
 import { checkScimAttributePaths } from './scim-attributes';
 import { CORE_USER_ATTRIBUTES, SOURCE_USER_ATTRIBUTES } from './source-attributes';
 import type { DesiredAccount, SourceIdentity } from './types';
@@ -50,6 +50,7 @@ export function compileTargets(config: Config): CompiledTarget[] {
       return { name: attr, apply, compiled: compile(`targets.${name}.attributes.${attr}`, expr) };
     });
     for (const problem of targetAttributeProblems(target)) problems.push(new MappingError(`targets.${name}.attributes.${problem.attribute}`, problem.message));
+    for (const problem of groupNameProblems(target)) problems.push(new MappingError(`targets.${name}.groups.map.${problem.sourceGroup}`, problem.message));
     for (const [i, filter] of target.scope.filters.entries()) {
       if (!SOURCE_USER_ATTRIBUTES.has(filter.attribute)) {
         problems.push(new MappingError(`targets.${name}.scope.filters.${i}.attribute`, `unknown source attribute "${filter.attribute}"`));
@@ -64,6 +65,18 @@ export function compileTargets(config: Config): CompiledTarget[] {
   });
   if (problems.length > 0) throw new AggregateMappingError(problems);
   return targets;
+}
+
+/** Target group names the target cannot hold (IAM: 1-128 of letters, digits and +=,.@_-), caught at config load. */
+function groupNameProblems(target: TargetConfig): { sourceGroup: string; message: string }[] {
+  if (target.type !== 'aws-iam') return [];
+  return Object.entries(target.groups.map).flatMap(([sourceGroup, mapped]) =>
+    (Array.isArray(mapped) ? mapped : [mapped]).flatMap((group) => {
+      if (group.length > IAM_GROUP_NAME_MAX) return [{ sourceGroup, message: `IAM group name "${group.slice(0, 40)}…" is longer than ${IAM_GROUP_NAME_MAX} characters` }];
+      if (!/^[\w+=,.@-]+$/.test(group)) return [{ sourceGroup, message: `"${group}" is not a legal IAM group name: only letters, digits and + = , . @ _ - are allowed` }];
+      return [];
+    }),
+  );
 }
 
 /** Target attribute names the target cannot take, caught at config load rather than at the first write. */

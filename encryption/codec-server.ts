@@ -201,7 +201,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
     } catch {
       throw new HttpError(400, 'body is not JSON');
     }
-    const list = (parsed as { payloads?: unknown } | null)?.payloads;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'body must be { "payloads": [ ... ] }');
+    // `temporal workflow query` with no input sends `{}`: nothing to decode is an empty answer, not an error.
+    const list = Object.keys(parsed).length === 0 ? [] : (parsed as { payloads?: unknown }).payloads;
     if (!Array.isArray(list)) throw new HttpError(400, 'body must be { "payloads": [ ... ] }');
     const payloads = list.map((p, i) => payloadFromJson(p, i));
     let out: Payload[];

@@ -1,4 +1,5 @@
-import type { ProvisionResult, TargetDecision, VerifyResult } from '../activities/identity';
+import type { AppliedAction, ProvisionResult, TargetDecision, VerifyResult } from '../activities/identity';
+import type { RevokeInput, RevokeResult, SourceIdsResult } from '../activities/revoke';
 import type { Action } from '../domain/plan';
 import type { IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
@@ -53,7 +54,21 @@ export function auditRecords(events: DecodedEvent[], run: { workflowId: string; 
         }
         for (const a of r.plan.actions) add(e.time, 'plan', describeAction(a), r.target);
         for (const f of r.plan.findings) add(e.time, 'finding', `${f.kind}: ${f.detail}`, r.target);
-        for (const w of r.applied) add(e.time, 'write', `${w.op} ${w.userName}${w.group ? ` ${w.group}` : ''}${w.detail ? ` ${JSON.stringify(w.detail)}` : ''}`, r.target);
+        for (const w of r.applied) add(e.time, 'write', describeWrite(w), r.target);
+      } else if (act.name === 'leaverSourceIds') {
+        const r = result as SourceIdsResult;
+        add(e.time, 'fetch', r.sourceError ? `Entra ID did not answer (${r.sourceError}); accounts found by idflow's markers` : `Entra ID: ${r.sourceIds.length} user${r.sourceIds.length === 1 ? '' : 's'} with this employee id${r.sourceIds.length ? ` (${r.sourceIds.join(', ')})` : ''}`);
+      } else if (act.name === 'revokeAccounts') {
+        const input = act.input as RevokeInput;
+        const r = result as RevokeResult;
+        add(e.time, 'decision', `no account wanted: ${input.reason} (${input.policy})`, r.target);
+        for (const a of r.accounts) {
+          for (const p of a.planned ?? []) add(e.time, 'plan', describeAction(p), r.target);
+          for (const w of a.applied) add(e.time, 'write', describeWrite(w), r.target);
+        }
+        for (const f of r.findings) add(e.time, 'finding', f, r.target);
+        for (const x of r.residual) add(e.time, 'finding', `residual access: ${x}`, r.target);
+        add(e.time, 'verify', r.accounts.length ? `revoke confirmed on read-back: ${r.accounts.map((a) => a.userName).join(', ')}` : 'no account of the person found', r.target);
       } else if (act.name === 'verifyAccount') {
         const v = result as VerifyResult;
         add(e.time, 'verify', v.verified ? 'target matches the desired state' : `${v.differences.length} differences: ${v.differences.map(describeAction).join('; ')}`, v.target);
@@ -67,6 +82,10 @@ function describeDecision(d: TargetDecision): string {
   if (d.problems?.length) return `invalid: ${d.problems.join('; ')}`;
   if (d.desired) return `in scope: account ${d.desired.userName}, ${d.desired.enabled ? 'enabled' : 'disabled'}, groups ${d.desired.groups.join(', ') || '-'}`;
   return `no account wanted: ${d.absentReason ?? 'unknown'}${d.absentPolicy ? ` (${d.absentPolicy})` : ''}`;
+}
+
+function describeWrite(w: AppliedAction): string {
+  return `${w.op} ${w.userName}${w.group ? ` ${w.group}` : ''}${w.detail ? ` ${JSON.stringify(w.detail)}` : ''}`;
 }
 
 function describeAction(a: Action): string {

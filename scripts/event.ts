@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
 import type { EventOutcome } from '../workflows/identity';
@@ -18,7 +18,7 @@ export function eventCommand(): Command {
       .option('--event-id <id>', 'idempotency key: an event id already processed is not processed again')
       .option('--note <text>', 'free text for the audit trail, e.g. the HR ticket')
       .option('--wait', 'wait until the event is provisioned and verified, and print the outcome')
-      .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('120'))
+      .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('120').argParser(seconds('--timeout')))
       .option('--json', 'print machine-readable output')
       .action(async (opts: { employeeId: string; effectiveAt?: string; eventId?: string; note?: string; wait?: boolean; timeout: string; json?: boolean }) => {
         const event = validate({ type, employeeId: opts.employeeId, effectiveAt: opts.effectiveAt, eventId: opts.eventId ?? randomUUID(), note: opts.note });
@@ -30,7 +30,7 @@ export function eventCommand(): Command {
     .description('send many events from a JSON file (an array of events, or one per line); "-" reads stdin')
     .argument('<file>', 'JSON or JSON-lines file')
     .option('--wait', 'wait for every event to be provisioned and verified')
-    .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('300'))
+    .addOption(new Option('--timeout <seconds>', 'how long --wait waits').default('300').argParser(seconds('--timeout')))
     .option('--json', 'print machine-readable output')
     .option('--allow-empty', 'succeed when the file holds no events (otherwise an empty export is an error)')
     .action(async (file: string, opts: { wait?: boolean; timeout: string; json?: boolean; allowEmpty?: boolean }) => {
@@ -48,6 +48,14 @@ export function eventCommand(): Command {
       await sendEvents(events, { wait: opts.wait, timeoutSeconds: Number(opts.timeout), json: opts.json });
     });
   return cmd;
+}
+
+/** A whole number of seconds, at least 1: `--timeout abc` is an error, not an immediate time-out. */
+function seconds(flag: string): (value: string) => string {
+  return (value) => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new InvalidArgumentError(`${flag} must be a whole number of seconds (at least 1), not "${value}"`);
+    return value.trim();
+  };
 }
 
 function validate(input: unknown, where?: string): HrEvent {
@@ -93,6 +101,8 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
     }
     if (opts.json) console.log(JSON.stringify(outcomes, null, 2));
     if (outcomes.some((o) => o.outcome === 'failed')) throw new CliError('one or more events failed; see above', 3);
+    // Decided and recorded, not lost: the worker keeps retrying; exit non-zero so a script notices.
+    if (outcomes.some((o) => o.outcome === 'pending')) throw new CliError('a revoke is still pending on some target; idflow keeps retrying it (idflow status, or IdflowRevocationPending = true)', 5);
     return outcomes;
   } finally {
     await close();

@@ -35,6 +35,18 @@ export function statusCommand(): Command {
           await close();
         }
       });
+      await check('revocations', async () => {
+        const { client, close } = await connectClient();
+        try {
+          const pending: string[] = [];
+          for await (const wf of client.workflow.list({ query: `IdflowRevocationPending = true AND ExecutionStatus = 'Running'` })) pending.push(wf.workflowId.replace(/^identity-/, ''));
+          // A decided revoke some target has not confirmed: access still granted somewhere, worth a page.
+          if (pending.length > 0) throw new Error(`${pending.length} leaver${pending.length > 1 ? 's' : ''} with a revoke not yet confirmed on every target (retried): ${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ', …' : ''}`);
+          return 'no revoke pending';
+        } finally {
+          await close();
+        }
+      });
       let runtime: ReturnType<typeof createRuntime> | null = null;
       await check('config', async () => {
         runtime = createRuntime();

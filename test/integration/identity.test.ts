@@ -1,11 +1,9 @@
 import { GetUserCommand } from '@aws-sdk/client-iam';
 import { TENANT_DOMAIN } from '../../simulator/certs';
-import type { EventOutcome } from '../../workflows/identity';
-import { reconcileWorkflow, type ReconcileResult } from '../../workflows/reconcile';
 import { deltaSyncWorkflow } from '../../workflows/delta-sync';
-import { EntraAdmin } from '../support/entra-admin';
+import { entra, groupId, newUser, runReconcile, sendEvent, settled } from '../support/lifecycle';
 import { eventually, idflowUsers, userExists, userGroups, userTags } from '../support/iam';
-import { iamClient, idflow, resetTargets, scimUsers, temporalClient } from '../support/stack';
+import { iamClient, resetTargets, scimUsers, temporalClient } from '../support/stack';
 
 /**
  * A person is their source id, never a derived name: on every path (event, reconcile, delta) their
@@ -13,51 +11,13 @@ import { iamClient, idflow, resetTargets, scimUsers, temporalClient } from '../s
  * touched on their behalf. The cases come from a review that reproduced each on the local stack.
  */
 const iam = iamClient();
-const entra = new EntraAdmin();
-
-function send(type: string, employeeId: string): EventOutcome {
-  const r = idflow(['event', type, '--employee-id', employeeId, '--wait', '--json']);
-  if (r.stdout.trim() === '') throw new Error(`idflow event ${type} gave no output: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as EventOutcome[])[0]!;
-}
-
-async function groupId(displayName: string): Promise<string> {
-  const page = await entra.call<{ value: { id: string }[] }>('GET', `/v1.0/groups?$filter=${encodeURIComponent(`displayName eq '${displayName}'`)}&$select=id`);
-  return page.value[0]!.id;
-}
-
-/** A new Entra user; in Engineering (so in All Staff, in scope for both targets) unless `inGroups` is false. */
-async function newUser(employeeId: string, localPart: string, displayName: string, inGroups = true): Promise<string> {
-  const u = await entra.call<{ id: string }>('POST', '/_admin/users', {
-    displayName, givenName: displayName.split(' ')[0], surname: displayName.split(' ')[1] ?? 'X', userPrincipalName: `${localPart}@${TENANT_DOMAIN}`,
-    mail: `${localPart.replace(/'/g, '')}@${TENANT_DOMAIN}`, employeeId, department: 'Engineering', jobTitle: 'Engineer', accountEnabled: true,
-  });
-  if (inGroups) await entra.call('POST', `/_admin/groups/${await groupId('Engineering')}/members`, { id: u.id });
-  return u.id;
-}
+const send = sendEvent;
+const reconcile = () => runReconcile({}, `test-identity-reconcile-${Date.now()}`);
 
 async function iamUsersOf(employeeId: string): Promise<string[]> {
   const names: string[] = [];
   for (const name of await idflowUsers()) if ((await userTags(name))['idflow:employee-id'] === employeeId) names.push(name);
   return names;
-}
-
-async function reconcile(): Promise<ReconcileResult> {
-  const { client, close } = await temporalClient();
-  try {
-    return await client.workflow.execute(reconcileWorkflow, { workflowId: `test-identity-reconcile-${Date.now()}`, taskQueue: 'idflow', args: [{ approvalTimeout: '1 second' }] });
-  } finally {
-    await close();
-  }
-}
-
-async function settled(employeeIds: string[]): Promise<void> {
-  const { client, close } = await temporalClient();
-  try {
-    for (const id of employeeIds) await client.workflow.getHandle(`identity-${id}`).result().catch(() => undefined);
-  } finally {
-    await close();
-  }
 }
 
 beforeEach(async () => {

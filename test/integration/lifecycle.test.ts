@@ -1,6 +1,7 @@
 import { CreateAccessKeyCommand, CreateLoginProfileCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import type { EventOutcome } from '../../workflows/identity';
 import { statusQuery } from '../../workflows/identity';
+import { settled } from '../support/lifecycle';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, userExists, userGroups, userTags } from '../support/iam';
 import { iamClient, idflow, resetTargets, temporalClient } from '../support/stack';
@@ -18,14 +19,7 @@ function send(type: string, employeeId: string, ...extra: string[]): EventOutcom
   return (JSON.parse(r.stdout) as EventOutcome[])[0]!;
 }
 
-async function waitForIdle(employeeId: string): Promise<void> {
-  const { client, close } = await temporalClient();
-  try {
-    await client.workflow.getHandle(`identity-${employeeId}`).result();
-  } finally {
-    await close();
-  }
-}
+const waitForIdle = (employeeId: string) => settled([employeeId]);
 
 beforeEach(async () => {
   await resetTargets();

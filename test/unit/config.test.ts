@@ -53,4 +53,18 @@ describe('config', () => {
   test('YAML syntax errors carry their line', () => {
     expect(problems('version: 1\ntargets:\n  aws: [unclosed\n')[0]).toMatch(/^\d+ : /);
   });
+
+  test('a recursive YAML alias is a config error naming where, not a stack overflow', () => {
+    expect(problems('version: 1\nlifecycle: &x\n  again: *x\n')).toEqual(['3 lifecycle.again: a YAML alias refers to a node that contains it (a recursive alias); a config must be a tree']);
+  });
+
+  test('a schedule every zero minutes is refused', () => {
+    expect(problems('version: 1\ntargets: {}\nschedules:\n  reconcile:\n    every: 0 minutes\n')).toContainEqual(expect.stringMatching(/schedules.reconcile.every: every must be longer than zero/));
+    expect(problems('version: 1\ntargets: {}\nschedules:\n  reconcile:\n    every: 10 minutes\n').join()).not.toMatch(/every/);
+  });
+
+  test('an IAM group name IAM would refuse in groups.map is caught at load, with the source group', () => {
+    const text = 'version: 1\ntargets:\n  aws:\n    type: aws-iam\n    userName: mail\n    groups:\n      map:\n        Engineering: "eng team!"\n        Sales: idflow-sales\n';
+    expect(problems(text)).toEqual([expect.stringMatching(/targets.aws.groups.map.Engineering: "eng team!" is not a legal IAM group name/)]);
+  });
 });

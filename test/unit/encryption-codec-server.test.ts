@@ -81,6 +81,12 @@ describe('codec server with a token', () => {
     for (const s of [PERSON.displayName, PERSON.mail]) expect(logs.join('\n')).not.toContain(s);
   });
 
+  test('an empty body object (temporal workflow query with no input) decodes to no payloads', async () => {
+    const dec = await call(server, { path: '/decode', headers: withToken(), body: '{}' });
+    expect(dec.status).toBe(200);
+    expect(dec.json().payloads).toEqual([]);
+  });
+
   test('payloads encrypted by a worker decode; plaintext payloads pass through; any path prefix works', async () => {
     const fromWorker = (await codec.encode([defaultPayloadConverter.toPayload(PERSON)])).map(payloadToJson);
     const r = await call(server, { path: '/api/default/decode', headers: withToken(), body: body([...fromWorker, plainJson('plain')]) });

@@ -61,7 +61,7 @@ function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
       const accounts = world.accounts.get(input.target)!;
       const revoked = input.sourceIds.filter((id) => accounts.get(id) === true);
       for (const id of revoked) accounts.set(id, false);
-      return { target: input.target, accounts: revoked.map((id) => ({ userName: id, externalId: id, applied: [{ op: 'disable', userName: id }] })), findings: [], residual: [] };
+      return { target: input.target, accounts: revoked.map((id) => ({ userName: id, externalId: id, planned: [], applied: [{ op: 'disable', userName: id }] })), findings: [], residual: [] };
     },
     transformIdentity: async () => ({ configVersion: 'test', decisions: [] }),
     provisionAccount: async (input) => {
