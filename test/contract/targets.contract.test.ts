@@ -69,6 +69,23 @@ describe.each(HARNESSES)('target contract: %s', (_label, build) => {
     expect(disabled.enabled).toBe(false);
   });
 
+  test('findAccountsByEmployeeId: every account carrying the employee id idflow wrote, exactly that id, whatever the source id', async () => {
+    const { connector } = h.make();
+    const alice = await connector.createAccount(input('alice'));
+    await connector.createAccount(input('bob'));
+    if (!h.storesEmployeeId) {
+      expect(await connector.findAccountsByEmployeeId('E-alice')).toEqual([]);
+      return;
+    }
+    // A second Entra user given the same employee id: both accounts are found (a leaver revokes both).
+    const twin = await connector.createAccount({ ...input('alice2'), employeeId: 'E-alice' });
+    const found = await connector.findAccountsByEmployeeId('E-alice');
+    expect(found.map((a) => a.id).sort()).toEqual([alice.id, twin.id].sort());
+    expect(found.every((a) => a.owned && a.employeeId === 'E-alice')).toBe(true);
+    expect(await connector.findAccountsByEmployeeId('E-ALICE')).toEqual([]);
+    expect(await connector.findAccountsByEmployeeId('E-nobody')).toEqual([]);
+  });
+
   test('create twice (a crash-retry) gives one account and no second create call', async () => {
     const m = h.make();
     const first = await m.connector.createAccount(input('alice'));
