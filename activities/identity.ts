@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
@@ -6,7 +5,7 @@ import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from 
 import type { LifecyclePolicy } from '../domain/config';
 import type { GroupToCreate } from '../workflows/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
-import type { Runtime } from './runtime';
+import { connectorFor, type Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';
 
 /** What one target should hold for one person, decided by scoping and mapping. */
@@ -67,11 +66,7 @@ export interface VerifyResult {
 }
 
 export function identityActivities(runtime: Runtime) {
-  const connector = (target: string): TargetConnector => {
-    const c = runtime.connectors.get(target);
-    if (!c) throw ApplicationFailure.nonRetryable(`target "${target}" is not configured or not enabled on this worker`, 'Config.unknownTarget');
-    return c;
-  };
+  const connector = (target: string): TargetConnector => connectorFor(runtime, target);
 
   async function planFor(input: ProvisionInput): Promise<AccountPlan> {
     const { decision } = input;

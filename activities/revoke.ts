@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type Action, planAccount } from '../domain/plan';
 import type { ActualAccount } from '../domain/types';
 import { type AppliedAction, applyAction } from './identity';
-import type { Runtime } from './runtime';
+import { connectorFor, type Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';
 
 /**
@@ -44,12 +44,6 @@ export interface SourceIdsResult {
 }
 
 export function revokeActivities(runtime: Runtime) {
-  const connector = (target: string): TargetConnector => {
-    const c = runtime.connectors.get(target);
-    if (!c) throw ApplicationFailure.nonRetryable(`target "${target}" is not configured or not enabled on this worker`, 'Config.unknownTarget');
-    return c;
-  };
-
   return {
     /**
      * The source ids Entra ID holds for an employee id: all of them, so two users sharing it are both
@@ -68,11 +62,11 @@ export function revokeActivities(runtime: Runtime) {
      * a retry finds what is already revoked and does nothing more. Throws (retryable) while any is not.
      */
     async revokeAccounts(input: RevokeInput): Promise<RevokeResult> {
-      const c = connector(input.target);
+      const c = connectorFor(runtime, input.target);
       const target = runtime.loaded.targets.find((t) => t.name === input.target)!;
       const accounts = await accountsOf(c, input.employeeId, input.sourceIds);
       const result: RevokeResult = { target: input.target, accounts: [], findings: [], residual: [] };
-      for (const found of accounts.others) result.findings.push(`account "${found.userName}" carries employee id ${input.employeeId} but is no source id marker; left untouched`);
+      for (const found of accounts.others) result.findings.push(`account "${found.userName}" carries employee id ${input.employeeId} but carries no source id marker; left untouched`);
       for (const actual of accounts.mine) {
         const plan = planAccount({
           target: input.target,
@@ -91,8 +85,9 @@ export function revokeActivities(runtime: Runtime) {
         for (const a of applied) result.residual.push(...residualOf(a));
         result.accounts.push({ userName: actual.userName, externalId: actual.externalId!, planned: plan.actions, applied });
       }
-      const left = await accountsOf(c, input.employeeId, input.sourceIds);
-      const notRevoked = left.mine.filter((a) => input.policy === 'delete' || a.enabled);
+      // Read back by marker what was revoked; the employee-id look-up (a full read on IAM) is not repeated.
+      const after = await Promise.all(accounts.mine.map((a) => c.findAccountByExternalId(a.externalId!)));
+      const notRevoked = after.filter((a): a is ActualAccount => a !== null && (input.policy === 'delete' || a.enabled));
       if (notRevoked.length > 0) {
         throw ApplicationFailure.retryable(`${notRevoked.map((a) => a.userName).join(', ')} still ${input.policy === 'delete' ? 'exist' : 'enabled'} in ${input.target} after the revoke`, 'Target.notRevoked');
       }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import { parseConfig, type LoadedConfig } from '../domain/config-load';
 import { graphSelect, referencedGroups } from '../domain/mapping';
@@ -43,4 +44,11 @@ export function createRuntime(path = configPath(), env: NodeJS.ProcessEnv = proc
     else connectors.set(name, new ScimConnector(name, target, config.instance));
   }
   return { loaded, configVersion: loaded.version, select: graphSelect(loaded.targets), source, connectors };
+}
+
+/** The connector an activity input names; a target this worker does not run is a config error, not retried. */
+export function connectorFor(runtime: Runtime, target: string): TargetConnector {
+  const c = runtime.connectors.get(target);
+  if (!c) throw ApplicationFailure.nonRetryable(`target "${target}" is not configured or not enabled on this worker`, 'Config.unknownTarget');
+  return c;
 }

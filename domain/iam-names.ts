@@ -13,6 +13,7 @@ export const IAM_TAG_VALUE_MAX = 256;
 export const IAM_MAX_GROUPS_PER_USER = 10;
 
 const ILLEGAL = /[^\w+=,.@-]+/g;
+const LEGAL_NAME = /^[\w+=,.@-]+$/;
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
 export class IamNameError extends Error {
@@ -35,6 +36,11 @@ export function toIamName(raw: string, max = IAM_USER_NAME_MAX): string {
   if (cleaned.length <= max) return cleaned;
   const suffix = `-${fnv1a32(cleaned)}`;
   return cleaned.slice(0, max - suffix.length).replace(/[-.]+$/, '') + suffix;
+}
+
+/** Whether IAM takes this name as it is (users up to 64 characters, groups up to 128). */
+export function isIamName(name: string, max: number): boolean {
+  return name.length <= max && LEGAL_NAME.test(name);
 }
 
 /** IAM names are unique regardless of case. */

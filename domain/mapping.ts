@@ -1,6 +1,6 @@
 import { type Config, type ScopeConfig, type TargetConfig, managedGroups } from './config';
 import { compileExpression, type Value } from './expression';
-import { checkIamTags, IAM_GROUP_NAME_MAX, IamNameError, toIamName, toIamTagValue } from './iam-names';
+import { checkIamTags, IAM_GROUP_NAME_MAX, IamNameError, isIamName, toIamName, toIamTagValue } from './iam-names';
 import { checkScimAttributePaths } from './scim-attributes';
 import { CORE_USER_ATTRIBUTES, SOURCE_USER_ATTRIBUTES } from './source-attributes';
 import type { DesiredAccount, SourceIdentity } from './types';
@@ -72,9 +72,9 @@ function groupNameProblems(target: TargetConfig): { sourceGroup: string; message
   if (target.type !== 'aws-iam') return [];
   return Object.entries(target.groups.map).flatMap(([sourceGroup, mapped]) =>
     (Array.isArray(mapped) ? mapped : [mapped]).flatMap((group) => {
+      if (isIamName(group, IAM_GROUP_NAME_MAX)) return [];
       if (group.length > IAM_GROUP_NAME_MAX) return [{ sourceGroup, message: `IAM group name "${group.slice(0, 40)}…" is longer than ${IAM_GROUP_NAME_MAX} characters` }];
-      if (!/^[\w+=,.@-]+$/.test(group)) return [{ sourceGroup, message: `"${group}" is not a legal IAM group name: only letters, digits and + = , . @ _ - are allowed` }];
-      return [];
+      return [{ sourceGroup, message: `"${group}" is not a legal IAM group name: only letters, digits and + = , . @ _ - are allowed` }];
     }),
   );
 }

@@ -104,7 +104,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   const ctx: EventContext = { employeeId, policy, known, wait };
   let revocationFlag = false;
   const showRevocations = () => {
-    const pending = revocations.pending.length > 0 || revocations.sourceError !== null;
+    const pending = outstanding(revocations);
     if (pending !== revocationFlag) upsertSearchAttributes([{ key: IdflowRevocationPending, value: pending }]);
     revocationFlag = pending;
   };
@@ -114,9 +114,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     const located = await leaverSourceIds(employeeId);
     known.add(located.sourceIds);
     revocations.sourceError = located.sourceError ?? null;
-    const targets = await enabledTargets();
-    const since = new Date(Date.now()).toISOString();
-    revocations.pending = targets.map((target) => ({ target, policy: policyOnTarget, eventId, attempts: 0, since }));
+    revocations.pending = pendingOn(await enabledTargets(), policyOnTarget, eventId);
     revocations.decidedBy = { eventId, type, reason };
     const results = await attemptRevocations(ctx, revocations, reason);
     showRevocations();
@@ -124,7 +122,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   };
 
   const retryRevocations = async () => {
-    const wasPending = revocations.pending.length > 0 || revocations.sourceError !== null;
+    const wasPending = outstanding(revocations);
     const decided = revocations.decidedBy ?? { eventId: revocations.pending[0]?.eventId ?? 'leaver', type: 'leaver' as const, reason: 'leaver event' };
     if (revocations.sourceError !== null) {
       // The first look-up could not reach Entra ID: ask again, and revoke any account it names that the markers had not.
@@ -134,10 +132,8 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         const fresh = located.sourceIds.filter((id) => !known.has(id));
         known.add(located.sourceIds);
         if (fresh.length > 0) {
-          const targets = await enabledTargets();
-          const since = new Date(Date.now()).toISOString();
-          const policyOnTarget = revocations.pending[0]?.policy ?? 'disable';
-          for (const target of targets) if (!revocations.pending.some((p) => p.target === target)) revocations.pending.push({ target, policy: policyOnTarget, eventId: decided.eventId, attempts: 0, since });
+          const others = (await enabledTargets()).filter((target) => !revocations.pending.some((p) => p.target === target));
+          revocations.pending.push(...pendingOn(others, revocations.pending[0]?.policy ?? 'disable', decided.eventId));
         }
       } else revocations.sourceError = located.sourceError;
     }
@@ -286,6 +282,16 @@ interface EventContext {
   wait: (what: string | null) => void;
 }
 
+/** Something of a decided revoke is not confirmed yet: a target, or Entra ID's list of the person's ids. */
+function outstanding(revocations: Revocations): boolean {
+  return revocations.pending.length > 0 || revocations.sourceError !== null;
+}
+
+function pendingOn(targets: readonly string[], policy: PendingRevocation['policy'], eventId: string): PendingRevocation[] {
+  const since = new Date(Date.now()).toISOString();
+  return targets.map((target) => ({ target, policy, eventId, attempts: 0, since }));
+}
+
 function isDue(event: IdentityEvent): boolean {
   return !('effectiveAt' in event) || !event.effectiveAt || Date.parse(event.effectiveAt) <= Date.now();
 }
@@ -321,9 +327,8 @@ async function attemptRevocations(ctx: EventContext, revocations: Revocations, r
   }));
   revocations.pending = results.filter((r) => !r.done).map((r) => r.p);
   const attempts = Math.max(0, ...revocations.pending.map((p) => p.attempts));
-  const pendingSomething = revocations.pending.length > 0 || revocations.sourceError !== null;
   const first = msToNumber((ctx.policy.revokeRetryInterval ?? '10 seconds') as Duration);
-  revocations.nextAttemptAt = pendingSomething ? Date.now() + Math.min(first * 2 ** Math.max(0, attempts - 1), REVOKE_RETRY_MAX_MS) : null;
+  revocations.nextAttemptAt = outstanding(revocations) ? Date.now() + Math.min(first * 2 ** Math.max(0, attempts - 1), REVOKE_RETRY_MAX_MS) : null;
   return results.map((r) => r.outcome);
 }
 

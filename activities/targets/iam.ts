@@ -177,6 +177,11 @@ export function createIamClient(config: Pick<IamTargetConfig, 'region' | 'endpoi
   });
 }
 
+interface MarkerIndex {
+  byExternalId: Map<string, string>;
+  byEmployeeId: Map<string, string[]>;
+}
+
 interface UserLike {
   UserId?: string;
   UserName?: string;
@@ -189,11 +194,6 @@ interface UserLike {
  * carries `idflow:owner = <instance>`; groups (IAM groups cannot be tagged) are owned when under the
  * path. Least-privilege policy: docs/targets.md.
  */
-interface MarkerIndex {
-  byExternalId: Map<string, string>;
-  byEmployeeId: Map<string, string[]>;
-}
-
 export class IamConnector implements TargetConnector {
   readonly maxGroupsPerUser = IAM_MAX_GROUPS_PER_USER;
   private readonly iam: IAMClient;

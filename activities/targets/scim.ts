@@ -107,16 +107,12 @@ export class ScimConnector implements TargetConnector {
 
   async findAccount(userName: string): Promise<ActualAccount | null> {
     const user = await this.findUser(userName);
-    if (!user) return null;
-    const groups = await this.groupsOf(user.id!);
-    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
+    return user ? this.withGroups(user) : null;
   }
 
   async findAccountByExternalId(externalId: string): Promise<ActualAccount | null> {
     const user = await this.findUserBy('externalId', this.prefix + externalId);
-    if (!user) return null;
-    const groups = await this.groupsOf(user.id!);
-    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
+    return user ? this.withGroups(user) : null;
   }
 
   async findAccountsByEmployeeId(employeeId: string): Promise<ActualAccount[]> {
@@ -124,7 +120,13 @@ export class ScimConnector implements TargetConnector {
     const { items } = await this.list('Users', { filter: `${path} eq ${JSON.stringify(employeeId)}` });
     // A server that ignores the filter returns everyone: only exact matches count.
     const matching = items.filter((u) => prop(prop(u, SCIM_ENTERPRISE_USER), 'employeeNumber') === employeeId);
-    return Promise.all(matching.map(async (u) => this.toActual(u, (await this.groupsOf(u.id!)).map((g) => String(prop(g, 'displayName'))))));
+    return Promise.all(matching.map((u) => this.withGroups(u)));
+  }
+
+  /** A user as an account, with the groups it is in. */
+  private async withGroups(user: ScimResource): Promise<ActualAccount> {
+    const groups = await this.groupsOf(user.id!);
+    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
   }
 
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
