@@ -1,5 +1,5 @@
 import { desiredAccount } from '../domain/mapping';
-import { type AccountPlan, type Action, planAccount } from '../domain/plan';
+import { type AccountPlan, type Action, planAccount, revokesAccess } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { LifecyclePolicy } from '../domain/config';
@@ -38,6 +38,8 @@ export interface ProvisionInput {
   dryRun?: boolean;
   /** Created moments ago by their managed-group workflows: exist even if a listing does not show them yet (IAM lags). */
   groupsJustCreated?: string[];
+  /** Apply only what grants or keeps access; what would take it away is returned as `withheld`, for the mass-revocation guard. */
+  withholdRevocations?: boolean;
 }
 
 export interface AppliedAction {
@@ -56,6 +58,8 @@ export interface ProvisionResult {
    * in their one place (workflows/managed-group.ts) and provisions again.
    */
   groupsToCreate?: GroupToCreate[];
+  /** Planned disables, deletes and membership removals not applied (`withholdRevocations`). */
+  withheld?: Action[];
 }
 
 export interface VerifyResult {
@@ -151,8 +155,9 @@ export function identityActivities(runtime: Runtime) {
       const groupsToCreate = plan.actions.flatMap((a) => (a.op === 'createGroup' ? [{ group: a.group, workflowId: managedGroupWorkflowId(input.target, a.group) }] : []));
       if (groupsToCreate.length > 0) return { target: input.target, plan, applied, groupsToCreate };
       const c = connector(input.target);
-      for (const action of plan.actions) applied.push(await applyAction(c, action));
-      return { target: input.target, plan, applied };
+      const withheld = input.withholdRevocations ? plan.actions.filter(revokesAccess) : [];
+      for (const action of plan.actions) if (!withheld.includes(action)) applied.push(await applyAction(c, action));
+      return { target: input.target, plan, applied, ...(withheld.length ? { withheld } : {}) };
     },
 
     /** Looks, then creates if missing: only ever run by a group's own workflow, so never twice at once. */

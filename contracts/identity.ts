@@ -19,8 +19,10 @@ export const waitForOutcomeUpdate = defineUpdate<EventOutcome, [string]>('waitFo
 /**
  * `pending`: a leaver's revoke is decided and recorded (retention runs), but some target has not
  * confirmed it yet; the workflow keeps retrying that target until it does.
+ * `rejected`: the mass-revocation guard held what the event would take away, and a human rejected it;
+ * none of it was applied.
  */
-export type Outcome = 'provisioned' | 'verified' | 'failed' | 'ignored' | 'pending';
+export type Outcome = 'provisioned' | 'verified' | 'failed' | 'ignored' | 'pending' | 'rejected';
 
 export interface TargetOutcome {
   target: string;

@@ -39,11 +39,18 @@ const GroupMappingSchema = z.strictObject({
   map: z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])).default({}),
 });
 
+const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
+
 const DeletionGuardSchema = z.strictObject({
   /** Hold deletes and disables when one run would make more than this many. */
   maxCount: z.number().int().nonnegative().optional(),
   /** ... or when they exceed this share (0-100) of the target's owned accounts. */
   maxPercent: z.number().min(0).max(100).optional(),
+  /**
+   * Identity workflows (HR events, Entra ID's changes) are counted across people: more than maxCount
+   * people losing access on this target within this window are held for approval.
+   */
+  window: DurationSchema.default('1 hour'),
 });
 
 const TargetCommon = {
@@ -63,7 +70,7 @@ const TargetCommon = {
     .default(['externalId', 'userName']),
   /** Target accounts that match no source identity: report them, or adopt them when they match by name. */
   unmatched: z.enum(['report', 'adopt']).default('report'),
-  deletionGuard: DeletionGuardSchema.default({ maxCount: 10, maxPercent: 20 }),
+  deletionGuard: DeletionGuardSchema.default({ maxCount: 10, maxPercent: 20, window: '1 hour' }),
 };
 
 export const IamTargetSchema = z.strictObject({
@@ -95,7 +102,6 @@ export const SourceSchema = z.strictObject({
 });
 
 /** A duration such as "30 days", "90s" or "10 minutes" (the forms Temporal accepts). */
-const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
 
 export const LifecycleSchema = z.strictObject({
   /** How long a leaver's disabled accounts are kept before they are deleted; a rehire within it restores them. */

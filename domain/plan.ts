@@ -216,3 +216,8 @@ export function countActions(actions: readonly Action[]): Record<ActionOp, numbe
   for (const a of actions) counts[a.op] += 1;
   return counts;
 }
+
+/** What takes access away: what the mass-revocation guard counts and can hold. */
+export function revokesAccess(action: Action): boolean {
+  return action.op === 'disable' || action.op === 'delete' || action.op === 'removeMember';
+}

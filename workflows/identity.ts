@@ -2,15 +2,17 @@ import { ApplicationFailure, condition, continueAsNew, log, patched, proxyActivi
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
-import type { ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
+import type { ProvisionInput, ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
 import type { RevokeResult } from '../activities/revoke';
 import { type EventOutcome, eventOutcomeQuery, hrEventSignal, type IdentityStatus, type IdentityWorkflowInput, type PendingRevocation, statusQuery, type TargetOutcome, waitForOutcomeUpdate } from '../contracts/identity';
 import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
+import { REVOCATION_GUARD_WORKFLOW_ID, type RevocationDecision, revocationDecisionSignal } from '../contracts/revocation-guard';
+import type { Action } from '../domain/plan';
 import { identityWorkflowV1 } from './identity-v1';
 import { ensureManagedGroups } from './managed-group';
-import { IdflowEventType, IdflowOutcome, IdflowRevocationPending, IdflowTargets } from './search-attributes';
+import { IdflowAwaitingApproval, IdflowEventType, IdflowOutcome, IdflowRevocationPending, IdflowTargets } from './search-attributes';
 
 export * from '../contracts/identity';
 
@@ -37,6 +39,11 @@ const { fetchIdentity, fetchIdentityById, transformIdentity, lifecyclePolicy, le
 const { provisionAccount, verifyAccount } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+// No end to the attempts: nothing that takes access away goes ahead without the guard's answer.
+const { requestRevocationPermit, withdrawRevocationRequest } = proxyActivities<IdflowActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 // Few attempts here: the workflow's own retries, with no end, take over from them.
 const { revokeAccounts } = proxyActivities<IdflowActivities>({
@@ -66,6 +73,10 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
+  });
+  const guardDecisions = new Map<string, RevocationDecision>();
+  setHandler(revocationDecisionSignal, (decision) => {
+    guardDecisions.set(decision.requestId, decision);
   });
   const outcomeOf = (eventId: string) => recent.find((r) => r.eventId === eventId);
   const isScheduled = (eventId: string) => scheduled.some((e) => e.eventId === eventId);
@@ -101,7 +112,28 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     waiting = what;
     setCurrentDetails(what ? `waiting: ${what}` : '');
   };
-  const ctx: EventContext = { employeeId, policy, known, wait };
+  /**
+   * Asks the mass-revocation guard before anything is taken away. Held, it waits for a human's
+   * decision; `overtaken` ends the wait early (a leaver arriving behind a held change), and the
+   * request is withdrawn.
+   */
+  const permit = async (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean): Promise<Permit> => {
+    const requestId = `${workflowInfo().workflowId}/${eventId}`;
+    const answer = await requestRevocationPermit({ requestId, workflowId: workflowInfo().workflowId, employeeId, eventId, type, reason, targets });
+    if (answer.granted) return { granted: true };
+    wait(`revocation held by the mass-revocation guard (${answer.reason}); decide with: idflow approve ${REVOCATION_GUARD_WORKFLOW_ID} (or reject)`);
+    upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: true }]);
+    await condition(() => guardDecisions.has(requestId) || (overtaken?.() ?? false));
+    // Decided while the withdrawal was on its way: the decision stands and is on its way too.
+    if (!guardDecisions.has(requestId) && !(await withdrawRevocationRequest(requestId))) await condition(() => guardDecisions.has(requestId));
+    upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: false }]);
+    wait(null);
+    const decision = guardDecisions.get(requestId);
+    guardDecisions.delete(requestId);
+    if (!decision) return { granted: false, withdrawn: true, why: 'a leaver arrived while this change was held; the leaver decides' };
+    return decision.approved ? { granted: true, by: decision.by } : { granted: false, why: `held by the mass-revocation guard and rejected by ${decision.by}${decision.note ? ` (${decision.note})` : ''}` };
+  };
+  const ctx: EventContext = { employeeId, policy, known, wait, permit, overtaken: () => queue.some((e) => e.type === 'leaver' || e.type === 'source-removed') };
   let revocationFlag = false;
   const showRevocations = () => {
     const pending = outstanding(revocations);
@@ -109,8 +141,17 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     revocationFlag = pending;
   };
 
-  /** Decides the revoke (recorded at once), then tries every target; the ones that fail stay pending. */
-  const revoke = async (eventId: string, type: EventOutcome['type'], policyOnTarget: 'disable' | 'delete', reason: string): Promise<EventOutcome> => {
+  /**
+   * Decides the revoke (recorded at once), then tries every target; the ones that fail stay pending.
+   * `retainBySource`: a leaver, whose retention starts once the revoke is decided. A purge deletes
+   * what an earlier, guarded revoke disabled, so only a disable asks the guard.
+   */
+  const revoke = async (eventId: string, type: EventOutcome['type'], policyOnTarget: 'disable' | 'delete', reason: string, retainBySource?: boolean): Promise<EventOutcome> => {
+    if (policyOnTarget === 'disable' && patched('identity-revocation-guard')) {
+      const answer = await permit(eventId, type, reason, await enabledTargets());
+      if (!answer.granted) return { eventId, type, outcome: 'rejected', targets: [], error: `${answer.why}; nothing was revoked` };
+    }
+    if (retainBySource !== undefined) retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource: retainBySource };
     const located = await leaverSourceIds(employeeId);
     known.add(located.sourceIds);
     revocations.sourceError = located.sourceError ?? null;
@@ -215,14 +256,10 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       if (event.type === 'leaver' || event.type === 'source-removed') {
         const bySource = event.type === 'source-removed';
         if (bySource) known.add([event.sourceId]);
-        retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource };
-        record(await revoke(eventId, event.type, 'disable', bySource ? `removed from Entra ID (${event.hard ? 'permanently deleted' : 'deleted'})` : 'leaver event'));
+        record(await revoke(eventId, event.type, 'disable', bySource ? `removed from Entra ID (${event.hard ? 'permanently deleted' : 'deleted'})` : 'leaver event', bySource));
       } else if (event.type === 'source-changed') {
         known.add([event.sourceId]);
-        record(await sourceChanged(ctx, eventId, event.sourceId, async () => {
-          retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource: true };
-          return revoke(eventId, event.type, 'disable', 'no longer in Entra ID');
-        }));
+        record(await sourceChanged(ctx, eventId, event.sourceId, () => revoke(eventId, event.type, 'disable', 'no longer in Entra ID', true)));
       } else {
         record(await runEvent(ctx, eventId, event.type, 'apply', true));
       }
@@ -280,7 +317,12 @@ interface EventContext {
   policy: LifecyclePolicy;
   known: SourceIds;
   wait: (what: string | null) => void;
+  permit: (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean) => Promise<Permit>;
+  /** A leaver is queued behind the event being processed. */
+  overtaken: () => boolean;
 }
+
+type Permit = { granted: true; by?: string } | { granted: false; why: string; withdrawn?: boolean };
 
 /** Something of a decided revoke is not confirmed yet: a target, or Entra ID's list of the person's ids. */
 function outstanding(revocations: Revocations): boolean {
@@ -378,32 +420,67 @@ async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['
     known.add([identity.id]);
     const { decisions } = await transformIdentity({ employeeId, mode, identity, lastSourceId: known.latest() });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);
-    const targets = await Promise.all(decisions.map(async (decision): Promise<TargetOutcome> => {
-      const input = { target: decision.target, employeeId, decision };
+    // Behind the guard, what takes access away is held back at first and applied once the guard allows it.
+    const guarded = patched('identity-revocation-guard');
+    const provisioned = await Promise.all(decisions.map(async (decision): Promise<Provisioned> => {
+      const input = { target: decision.target, employeeId, decision, ...(guarded ? { withholdRevocations: true } : {}) };
       try {
         let result: ProvisionResult = await provisionAccount(input);
         if (result.groupsToCreate?.length) {
           const created = await ensureManagedGroups(decision.target, result.groupsToCreate);
           result = await provisionAccount({ ...input, groupsJustCreated: created.map((g) => g.name) });
         }
-        const verified = await verifyUntilConsistent(input);
-        return {
-          target: decision.target,
-          actions: result.applied.length,
-          findings: result.plan.findings.map((f) => `${f.kind}: ${f.detail}`),
-          verified: verified.verified,
-          ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
-        };
+        if (result.withheld?.length) return { input, result, withheld: result.withheld };
+        return { outcome: await verifiedOutcome(input, result) };
       } catch (err) {
-        return { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) };
+        return { outcome: { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) } };
       }
     }));
+    const withheld = provisioned.filter((p): p is Withheld => 'withheld' in p);
+    let permitted: Permit = { granted: true };
+    if (withheld.length > 0) {
+      const planned = withheld.map((w) => `${w.input.target}: ${w.withheld.map((a) => describeAction(a)).join(', ')}`).join('; ');
+      permitted = await ctx.permit(eventId, type, planned, withheld.map((w) => w.input.target), ctx.overtaken);
+    }
+    const targets = await Promise.all(provisioned.map(async (p): Promise<TargetOutcome> => {
+      if ('outcome' in p) return p.outcome;
+      if (!permitted.granted) return { target: p.input.target, actions: p.result.applied.length, findings: [], verified: false, error: `${permitted.why}: ${p.withheld.map((a) => describeAction(a)).join(', ')} not applied` };
+      try {
+        const again = await provisionAccount({ ...p.input, withholdRevocations: false });
+        return await verifiedOutcome(p.input, { ...again, applied: [...p.result.applied, ...again.applied] });
+      } catch (err) {
+        return { target: p.input.target, actions: p.result.applied.length, findings: [], verified: false, error: errorMessage(err) };
+      }
+    }));
+    if (!permitted.granted) return { eventId, type, outcome: permitted.withdrawn ? 'ignored' : 'rejected', targets, error: permitted.why };
     const failed = targets.some((t) => t.error || t.findings.length > 0);
     const changed = targets.some((t) => t.actions > 0);
     return { eventId, type, outcome: failed ? 'failed' : changed ? 'provisioned' : 'verified', targets };
   } catch (err) {
     return { eventId, type, outcome: 'failed', targets: [], error: errorMessage(err) };
   }
+}
+
+type Provisioned = { outcome: TargetOutcome } | Withheld;
+interface Withheld {
+  input: ProvisionInput;
+  result: ProvisionResult;
+  withheld: Action[];
+}
+
+async function verifiedOutcome(input: ProvisionInput, result: ProvisionResult): Promise<TargetOutcome> {
+  const verified = await verifyUntilConsistent(input);
+  return {
+    target: input.target,
+    actions: result.applied.length,
+    findings: result.plan.findings.map((f) => `${f.kind}: ${f.detail}`),
+    verified: verified.verified,
+    ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
+  };
+}
+
+function describeAction(a: Action): string {
+  return `${a.op} ${a.userName}${'group' in a ? ` from ${a.group}` : ''}`;
 }
 
 /** HR often announces a joiner before Entra ID has the account: wait for it with backoff, visibly, up to the configured limit. */

@@ -48,6 +48,9 @@ function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
   for (const t of world.accounts.values()) for (const id of world.sourceIds) t.set(id, true);
   const activities: Partial<IdflowActivities> = {
     lifecyclePolicy: async () => POLICY,
+    // The guard itself is tested in revocation-guard.test.ts; here it allows everything.
+    requestRevocationPermit: async () => ({ granted: true as const }),
+    withdrawRevocationRequest: async () => true,
     enabledTargets: async () => ['iam', 'scim'],
     leaverSourceIds: async () => (world.sourceDown ? { sourceIds: [], sourceError: 'connect ECONNREFUSED 127.0.0.1:8443' } : { sourceIds: world.sourceIds }),
     fetchIdentity: async () => {
