@@ -1,3 +1,5 @@
+import type { RevocationAnswer, RevocationDecision } from '../contracts/revocation-guard';
+import type { RevocationPermitInput } from '../activities/revocation-guard';
 import type { AppliedAction, ProvisionResult, TargetDecision, VerifyResult } from '../activities/identity';
 import type { RevokeInput, RevokeResult, SourceIdsResult } from '../activities/revoke';
 import type { Action } from '../domain/plan';
@@ -29,7 +31,10 @@ export function auditRecords(events: DecodedEvent[], run: { workflowId: string; 
   const add = (time: string, kind: AuditRecord['kind'], detail: string, target?: string) => records.push({ time, kind, detail, ...(target ? { target } : {}), ...run });
   const scheduled = new Map<number, { name: string; input: unknown }>();
   for (const e of events) {
-    if (e.kind === 'signal') {
+    if (e.kind === 'signal' && e.name === 'revocationDecision') {
+      const d = e.values[0] as RevocationDecision | undefined;
+      if (d) add(e.time, 'decision', `held revocation ${d.approved ? 'approved' : 'rejected'} by ${d.by}${d.note ? ` (${d.note})` : ''}, held set digest ${d.digest}`);
+    } else if (e.kind === 'signal') {
       const ev = e.values[0] as IdentityEvent | undefined;
       if (ev) add(e.time, 'event', `${ev.type}${'eventId' in ev && ev.eventId ? ` (event ${ev.eventId})` : ''}${'effectiveAt' in ev && ev.effectiveAt ? `, effective ${ev.effectiveAt}` : ''}${'note' in ev && ev.note ? `, note: ${ev.note}` : ''}`);
     } else if (e.kind === 'scheduled') {
@@ -55,6 +60,9 @@ export function auditRecords(events: DecodedEvent[], run: { workflowId: string; 
         for (const a of r.plan.actions) add(e.time, 'plan', describeAction(a), r.target);
         for (const f of r.plan.findings) add(e.time, 'finding', `${f.kind}: ${f.detail}`, r.target);
         for (const w of r.applied) add(e.time, 'write', describeWrite(w), r.target);
+      } else if (act.name === 'requestRevocationPermit') {
+        const r = result as RevocationAnswer;
+        add(e.time, 'decision', r.granted ? `mass-revocation guard: allowed (${(act.input as RevocationPermitInput).reason})` : `mass-revocation guard: held for approval: ${r.reason}`);
       } else if (act.name === 'leaverSourceIds') {
         const r = result as SourceIdsResult;
         add(e.time, 'fetch', r.sourceError ? `Entra ID did not answer (${r.sourceError}); accounts found by idflow's markers` : `Entra ID: ${r.sourceIds.length} user${r.sourceIds.length === 1 ? '' : 's'} with this employee id${r.sourceIds.length ? ` (${r.sourceIds.join(', ')})` : ''}`);

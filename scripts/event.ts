@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
-import type { EventOutcome } from '../workflows/identity';
+import { type EventOutcome, statusQuery } from '../workflows/identity';
 import { CliError, connectClient } from './client';
 
 /** `idflow event <type>`: validates an HR event, then hands it to that person's workflow. */
@@ -95,12 +95,17 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
     const outcomes: EventOutcome[] = [];
     for (const { event, workflowId } of sent) {
       const outcome = await awaitEventOutcome(client.workflow.getHandle(workflowId), event.eventId!, deadline);
-      if (!outcome) throw new CliError(`event ${event.eventId} was not processed in time; is a worker running on the task queue?`, 4);
+      if (!outcome) {
+        const waiting = await client.workflow.getHandle(workflowId).query(statusQuery).then((st) => st.waiting, () => null);
+        if (waiting?.includes('mass-revocation guard')) throw new CliError(`event ${event.eventId} is ${waiting}`, 6);
+        throw new CliError(`event ${event.eventId} was not processed in time; is a worker running on the task queue?`, 4);
+      }
       outcomes.push(outcome);
       if (!opts.json) printOutcome(event, outcome);
     }
     if (opts.json) console.log(JSON.stringify(outcomes, null, 2));
     if (outcomes.some((o) => o.outcome === 'failed')) throw new CliError('one or more events failed; see above', 3);
+    if (outcomes.some((o) => o.outcome === 'rejected')) throw new CliError('the mass-revocation guard held what an event would take away, and it was rejected; see above', 6);
     // Decided and recorded, not lost: the worker keeps retrying; exit non-zero so a script notices.
     if (outcomes.some((o) => o.outcome === 'pending')) throw new CliError('a revoke is still pending on some target; idflow keeps retrying it (idflow status, or IdflowRevocationPending = true)', 5);
     return outcomes;

@@ -53,30 +53,6 @@ export function reconcileCommand(): Command {
     });
 }
 
-/** `idflow approve|reject <workflowId>`: the human decision on held deletions (a Temporal Update). */
-export function decisionCommand(kind: 'approve' | 'reject'): Command {
-  return new Command(kind)
-    .description(`${kind} the disables and deletes a reconcile run holds`)
-    .argument('<workflowId>', 'the reconcile run, e.g. reconcile-2026-11-26T07-00-00-000Z')
-    .option('--note <text>', 'why, for the audit trail')
-    .action(async (workflowId: string, opts: { note?: string }) => {
-      const { client, close } = await connectClient();
-      try {
-        const { approveUpdate, rejectUpdate } = await import('../workflows/reconcile');
-        const by = process.env.USER ?? 'unknown';
-        const decision = await client.workflow
-          .getHandle(workflowId)
-          .executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, note: opts.note }] })
-          .catch((err: Error) => {
-            throw new CliError(`${kind} ${workflowId} failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-          });
-        console.log(`${workflowId}: ${decision.approved ? 'approved' : 'rejected'} by ${decision.by}`);
-      } finally {
-        await close();
-      }
-    });
-}
-
 function duration(value: string, flag: string): Duration {
   try {
     if (msToNumber(value as Duration) > 0) return value as Duration;

@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { createRuntime } from '../activities/runtime';
+import { guardState } from '../client/revocation-guard';
+import { REVOCATION_GUARD_WORKFLOW_ID } from '../contracts/revocation-guard';
 import { temporalSettings } from '../workers/connection';
 import { connectClient } from './client';
 
@@ -43,6 +45,16 @@ export function statusCommand(): Command {
           // A decided revoke some target has not confirmed: access still granted somewhere, worth a page.
           if (pending.length > 0) throw new Error(`${pending.length} leaver${pending.length > 1 ? 's' : ''} with a revoke not yet confirmed on every target (retried): ${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ', …' : ''}`);
           return 'no revoke pending';
+        } finally {
+          await close();
+        }
+      });
+      await check('revocation guard', async () => {
+        const { client, close } = await connectClient();
+        try {
+          const state = await guardState(client);
+          if (state && state.held.length > 0) throw new Error(`${state.held.length} revocations held for approval (${state.held[0]!.heldBecause}): idflow approve ${REVOCATION_GUARD_WORKFLOW_ID}`);
+          return `nothing held${state ? `; ${new Set(state.window.map((e) => e.employeeId)).size} people revoked within the window` : ''}`;
         } finally {
           await close();
         }

@@ -31,6 +31,7 @@ export * from '../contracts/identity';
 const RECENT_LIMIT = 50;
 const VERIFY_ATTEMPTS = 5;
 const REVOKE_RETRY_MAX_MS = 10 * 60_000;
+const GUARD_ASK_AGAIN = '10 minutes';
 
 const { fetchIdentity, fetchIdentityById, transformIdentity, lifecyclePolicy, leaverSourceIds, enabledTargets } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '1 minute',
@@ -119,11 +120,16 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
    */
   const permit = async (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean): Promise<Permit> => {
     const requestId = `${workflowInfo().workflowId}/${eventId}`;
-    const answer = await requestRevocationPermit({ requestId, workflowId: workflowInfo().workflowId, employeeId, eventId, type, reason, targets });
+    const request = { requestId, workflowId: workflowInfo().workflowId, employeeId, eventId, type, reason, targets };
+    let answer = await requestRevocationPermit(request);
     if (answer.granted) return { granted: true };
     wait(`revocation held by the mass-revocation guard (${answer.reason}); decide with: idflow approve ${REVOCATION_GUARD_WORKFLOW_ID} (or reject)`);
     upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: true }]);
-    await condition(() => guardDecisions.has(requestId) || (overtaken?.() ?? false));
+    // Asked again now and then: a guard an operator terminated has forgotten the hold, and answers afresh.
+    while (!(await condition(() => guardDecisions.has(requestId) || (overtaken?.() ?? false), GUARD_ASK_AGAIN))) {
+      answer = await requestRevocationPermit(request);
+      if (answer.granted) guardDecisions.set(requestId, { requestId, approved: true, by: 'the guard, asked again', digest: '' });
+    }
     // Decided while the withdrawal was on its way: the decision stands and is on its way too.
     if (!guardDecisions.has(requestId) && !(await withdrawRevocationRequest(requestId))) await condition(() => guardDecisions.has(requestId));
     upsertSearchAttributes([{ key: IdflowAwaitingApproval, value: false }]);

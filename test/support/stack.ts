@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { Client, Connection } from '@temporalio/client';
+import { REVOCATION_GUARD_WORKFLOW_ID } from '../../contracts/revocation-guard';
 import { projectRoot } from '../../devstack/stack';
 import { dataConverterFromEnv } from '../../encryption';
 import { readStackFile, type StackInfo, stackEnv } from '../../devstack/stack-file';
@@ -69,8 +70,18 @@ export async function resetScim(): Promise<void> {
 }
 
 /** Both targets back to empty. */
+/** Fresh targets, and a fresh mass-revocation guard: its window counted revocations on the targets just emptied. */
 export async function resetTargets(): Promise<void> {
-  await Promise.all([resetMoto(), resetScim()]);
+  await Promise.all([resetMoto(), resetScim(), resetRevocationGuard()]);
+}
+
+export async function resetRevocationGuard(): Promise<void> {
+  const { client, close } = await temporalClient();
+  try {
+    await client.workflow.getHandle(REVOCATION_GUARD_WORKFLOW_ID).terminate('test: targets reset').catch(() => undefined);
+  } finally {
+    await close();
+  }
 }
 
 /** All SCIM users, as the app sees them. */
