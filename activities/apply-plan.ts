@@ -1,3 +1,4 @@
+import { employeeIdKey } from '../domain/employee-id';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import { type Action, type ActionOp, countActions } from '../domain/plan';
@@ -63,7 +64,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   };
   const limit = pLimit(opts.concurrency);
   const handedOff = new Set<string>();
-  const live = (p: IdentityPlan) => !failures.has(p.employeeId) && !handedOff.has(p.employeeId);
+  const live = (p: IdentityPlan) => !failures.has(p.employeeId) && !handedOff.has(employeeIdKey(p.employeeId));
   const actionsOf = (p: IdentityPlan, ops: (op: ActionOp) => boolean) => p.actions.filter((a) => ops(a.op) && !opts.skip(a));
   // The accounts this run creates join what the read found, for the membership writes after them.
   const knownAccounts = new Map(opts.read?.accounts);
@@ -87,7 +88,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
       if (opts.signal?.aborted) return;
       try {
         if (opts.handedOff && (await opts.handedOff.one(p.employeeId))) {
-          handedOff.add(p.employeeId);
+          handedOff.add(employeeIdKey(p.employeeId));
           return;
         }
         for (const a of actionsOf(p, ops)) {

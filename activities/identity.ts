@@ -1,3 +1,6 @@
+import { Context } from '@temporalio/activity';
+import { signalIdentity } from '../client/identity';
+import type { IdentityEvent } from '../domain/events';
 import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount, revokesAccess } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
@@ -118,12 +121,18 @@ export function identityActivities(runtime: Runtime) {
       return runtime.source.userById(sourceId, runtime.select);
     },
 
-    /** transform: scoping and mapping for every enabled target. */
+    /** An event for another spelling of the employee id goes to that person's workflow; returns its id. */
+    async handOverEvent(event: IdentityEvent): Promise<string> {
+      const { client, info } = Context.current();
+      return signalIdentity(client, info.taskQueue, event);
+    },
+
     /** The lifecycle durations and switches of the worker's config. */
     async lifecyclePolicy(): Promise<LifecyclePolicy> {
       return runtime.loaded.config.lifecycle;
     },
 
+    /** transform: scoping and mapping for every enabled target. */
     async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: SourceIdentity | null; lastSourceId?: string }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
       const decisions = runtime.loaded.targets
         .filter((t) => t.config.enabled)

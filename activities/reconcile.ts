@@ -1,3 +1,4 @@
+import { employeeIdKey } from '../domain/employee-id';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -100,14 +101,15 @@ export function reconcileActivities(runtime: Runtime) {
       const { plan, read, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
       const guardConfig = compiled(input.target).target.config.deletionGuard;
       const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
-      const skip = new Set(input.skipEmployeeIds ?? []);
+      // Without regard to case: a workflow started as identity-e9020 still keeps a reconcile off E9020.
+      const skip = new Set((input.skipEmployeeIds ?? []).map(employeeIdKey));
       const applied = countActions([]);
       const failures: ApplyFailure[] = [];
       const skipped: string[] = [];
       const work: IdentityPlan[] = [];
       for (const p of plan.identities) {
         if (p.actions.length === 0) continue;
-        if (skip.has(p.employeeId)) skipped.push(p.employeeId);
+        if (skip.has(employeeIdKey(p.employeeId))) skipped.push(p.employeeId);
         else work.push(p);
       }
 
@@ -125,18 +127,18 @@ export function reconcileActivities(runtime: Runtime) {
           read: { accounts: read.accounts, groups: new Map([...read.groups, ...created.map((g): [string, ActualGroup] => [g.name, g])]) },
           // Delivered through heartbeats, which every applied identity and batch sends.
           signal: Context.current().cancellationSignal,
-          handedOff: { one: identityWorkflowRunning, all: async () => new Set(await runningIdentities()) },
+          handedOff: { one: identityWorkflowRunning, all: async () => new Set((await runningIdentities()).map(employeeIdKey)) },
         });
         for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
         failures.push(...result.failures);
         skipped.push(...result.handedOff);
-        for (const id of result.handedOff) skip.add(id);
+        for (const id of result.handedOff) skip.add(employeeIdKey(id));
       }
 
       let verify = { checked: false, remaining: 0 };
       if (!input.dryRun && (work.length > 0 || plan.groups.length > 0)) {
         const again = await planLive(input.target, { resume: false });
-        const remaining = again.plan.identities.filter((p) => !skip.has(p.employeeId)).reduce((n, p) => n + p.actions.filter((a) => !(guard.triggered && isDestructive(a))).length, 0);
+        const remaining = again.plan.identities.filter((p) => !skip.has(employeeIdKey(p.employeeId))).reduce((n, p) => n + p.actions.filter((a) => !(guard.triggered && isDestructive(a))).length, 0);
         verify = { checked: true, remaining };
       }
 

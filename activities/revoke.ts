@@ -39,6 +39,8 @@ export interface RevokeResult {
 
 export interface SourceIdsResult {
   sourceIds: string[];
+  /** The employee ids as Entra ID spells them (Graph matched without regard to case). */
+  employeeIds?: string[];
   /** Set when the source could not answer: the revoke goes on from the markers alone. */
   sourceError?: string;
 }
@@ -51,7 +53,8 @@ export function revokeActivities(runtime: Runtime) {
      */
     async leaverSourceIds(employeeId: string): Promise<SourceIdsResult> {
       try {
-        return { sourceIds: await runtime.source.userIdsByEmployeeId(employeeId) };
+        const users = await runtime.source.userIdsByEmployeeId(employeeId);
+        return { sourceIds: users.map((u) => u.id), employeeIds: [...new Set(users.map((u) => u.employeeId))] };
       } catch (err) {
         return { sourceIds: [], sourceError: (err as Error).message };
       }

@@ -114,6 +114,12 @@ export const LifecycleSchema = z.strictObject({
   maxEffectiveIn: DurationSchema.default('400 days'),
   /** First wait before a leaver's revoke is tried again on a target that failed it; doubles up to 10 minutes, without end. */
   revokeRetryInterval: DurationSchema.default('10 seconds'),
+  /**
+   * How an event's employee id meets Entra ID's. `case-sensitive` (the default): an event for
+   * e9020 when Entra ID has E9020 is refused, and nothing is done. `case-insensitive`: it is
+   * handed to E9020's workflow, Entra ID's spelling.
+   */
+  employeeIds: z.enum(['case-sensitive', 'case-insensitive']).optional(),
 });
 
 const ScheduleSchema = z

@@ -9,6 +9,7 @@ import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
 import { REVOCATION_GUARD_WORKFLOW_ID, type RevocationDecision, revocationDecisionSignal } from '../contracts/revocation-guard';
+import { caseOnlyMatch, sameEmployeeId } from '../domain/employee-id';
 import type { Action } from '../domain/plan';
 import { identityWorkflowV1 } from './identity-v1';
 import { ensureManagedGroups } from './managed-group';
@@ -33,7 +34,7 @@ const VERIFY_ATTEMPTS = 5;
 const REVOKE_RETRY_MAX_MS = 10 * 60_000;
 const GUARD_ASK_AGAIN = '10 minutes';
 
-const { fetchIdentity, fetchIdentityById, transformIdentity, lifecyclePolicy, leaverSourceIds, enabledTargets } = proxyActivities<IdflowActivities>({
+const { fetchIdentity, fetchIdentityById, transformIdentity, lifecyclePolicy, leaverSourceIds, enabledTargets, handOverEvent } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
@@ -139,7 +140,19 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     if (!decision) return { granted: false, withdrawn: true, why: 'a leaver arrived while this change was held; the leaver decides' };
     return decision.approved ? { granted: true, by: decision.by } : { granted: false, why: `held by the mass-revocation guard and rejected by ${decision.by}${decision.note ? ` (${decision.note})` : ''}` };
   };
-  const ctx: EventContext = { employeeId, policy, known, wait, permit, overtaken: () => queue.some((e) => e.type === 'leaver' || e.type === 'source-removed') };
+  let current: IdentityEvent | null = null;
+  /**
+   * Entra ID spells the person's employee id differently (E9020 for e9020). Case-sensitive ids: the
+   * event is refused and nothing is done. Case-insensitive: it goes to the workflow of Entra ID's spelling.
+   */
+  const misspelled = async (eventId: string, type: EventOutcome['type'], spelled: string): Promise<EventOutcome> => {
+    if (policy.employeeIds === 'case-insensitive' && current) {
+      const to = await handOverEvent({ ...current, employeeId: spelled } as IdentityEvent);
+      return { eventId, type, outcome: 'ignored', targets: [], error: `handed to ${to}: Entra ID spells the employee id ${spelled} (lifecycle.employeeIds: case-insensitive)` };
+    }
+    return { eventId, type, outcome: 'failed', targets: [], error: `employee id ${employeeId} matches ${spelled} in Entra ID only by case; employee ids are case-sensitive (lifecycle.employeeIds), so nothing was done: send the event for ${spelled}` };
+  };
+  const ctx: EventContext = { employeeId, policy, known, wait, permit, misspelled, overtaken: () => queue.some((e) => e.type === 'leaver' || e.type === 'source-removed') };
   let revocationFlag = false;
   const showRevocations = () => {
     const pending = outstanding(revocations);
@@ -153,12 +166,17 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
    * what an earlier, guarded revoke disabled, so only a disable asks the guard.
    */
   const revoke = async (eventId: string, type: EventOutcome['type'], policyOnTarget: 'disable' | 'delete', reason: string, retainBySource?: boolean): Promise<EventOutcome> => {
+    // Decided now, unless a human has to decide: the retention counts from the decision.
+    let decidedAt = Date.now();
+    const located = await leaverSourceIds(employeeId);
+    const spelled = patched('identity-canonical-employee-id') ? caseOnlyMatch(employeeId, located.employeeIds ?? []) : null;
+    if (spelled) return misspelled(eventId, type, spelled);
     if (policyOnTarget === 'disable' && patched('identity-revocation-guard')) {
       const answer = await permit(eventId, type, reason, await enabledTargets());
       if (!answer.granted) return { eventId, type, outcome: 'rejected', targets: [], error: `${answer.why}; nothing was revoked` };
+      if (answer.by) decidedAt = Date.now();
     }
-    if (retainBySource !== undefined) retention = { until: Date.now() + msToNumber(policy.leaverRetention as Duration), bySource: retainBySource };
-    const located = await leaverSourceIds(employeeId);
+    if (retainBySource !== undefined) retention = { until: decidedAt + msToNumber(policy.leaverRetention as Duration), bySource: retainBySource };
     known.add(located.sourceIds);
     revocations.sourceError = located.sourceError ?? null;
     revocations.pending = pendingOn(await enabledTargets(), policyOnTarget, eventId);
@@ -250,6 +268,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         continue;
       }
       processing = eventId;
+      current = event;
       upsertSearchAttributes([{ key: IdflowEventType, value: event.type }]);
       if (endsRetention && retention !== null) {
         // Coming back cancels what was still pending of the revoke and the scheduled deletion.
@@ -324,6 +343,7 @@ interface EventContext {
   known: SourceIds;
   wait: (what: string | null) => void;
   permit: (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean) => Promise<Permit>;
+  misspelled: (eventId: string, type: EventOutcome['type'], spelled: string) => Promise<EventOutcome>;
   /** A leaver is queued behind the event being processed. */
   overtaken: () => boolean;
 }
@@ -423,6 +443,7 @@ async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['
   try {
     const identity = fetched ?? (patient ? await fetchWithPatience(ctx) : await fetchIdentity(employeeId));
     if (!identity) throw ApplicationFailure.nonRetryable(`employee ${employeeId} is not in Entra ID`, 'Source.notFound');
+    if (identity.employeeId !== employeeId && sameEmployeeId(identity.employeeId, employeeId) && patched('identity-canonical-employee-id')) return ctx.misspelled(eventId, type, identity.employeeId);
     known.add([identity.id]);
     const { decisions } = await transformIdentity({ employeeId, mode, identity, lastSourceId: known.latest() });
     upsertSearchAttributes([{ key: IdflowTargets, value: decisions.map((d) => d.target) }]);

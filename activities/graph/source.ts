@@ -88,13 +88,13 @@ export class GraphSource {
   }
 
   /**
-   * Every Entra object id with this employee id (a leaver revokes them all). Exact match, as Graph's
-   * `eq` on employeeId is; bounded, since more than a handful is a data error to report, not to page.
+   * Every Entra object id with this employee id (a leaver revokes them all), with Entra ID's spelling
+   * of the id: Graph's `eq` matches without regard to case. Bounded, since more than a handful is a data error to report, not to page.
    */
-  async userIdsByEmployeeId(employeeId: string): Promise<string[]> {
+  async userIdsByEmployeeId(employeeId: string): Promise<{ id: string; employeeId: string }[]> {
     const escaped = employeeId.replace(/'/g, "''");
-    const page = await this.get<Page<User>>('/users', `user lookup by employeeId ${employeeId}`, { filter: `employeeId eq '${escaped}'`, select: ['id'], top: 25 });
-    return page.value.map((u) => u.id!).sort();
+    const page = await this.get<Page<User>>('/users', `user lookup by employeeId ${employeeId}`, { filter: `employeeId eq '${escaped}'`, select: ['id', 'employeeId'], top: 25 });
+    return page.value.map((u) => ({ id: u.id!, employeeId: u.employeeId ?? employeeId })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** One user by Entra object id (or userPrincipalName), with their referenced groups; null when there is no such (live) user. */

@@ -44,6 +44,7 @@ function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
     liveById: new Set<string>(),
     revokeCalls: [] as RevokeInput[],
     provisionCalls: 0,
+    handedOver: [] as IdentityEvent[],
   };
   for (const t of world.accounts.values()) for (const id of world.sourceIds) t.set(id, true);
   const activities: Partial<IdflowActivities> = {
@@ -52,7 +53,11 @@ function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
     requestRevocationPermit: async () => ({ granted: true as const }),
     withdrawRevocationRequest: async () => true,
     enabledTargets: async () => ['iam', 'scim'],
-    leaverSourceIds: async () => (world.sourceDown ? { sourceIds: [], sourceError: 'connect ECONNREFUSED 127.0.0.1:8443' } : { sourceIds: world.sourceIds }),
+    leaverSourceIds: async () => (world.sourceDown ? { sourceIds: [], sourceError: 'connect ECONNREFUSED 127.0.0.1:8443' } : { sourceIds: world.sourceIds, employeeIds: ['E1'] }),
+    handOverEvent: async (event: IdentityEvent) => {
+      world.handedOver.push(event);
+      return `identity-${event.employeeId}`;
+    },
     fetchIdentity: async () => {
       if (world.sourceDown) throw new Error('connect ECONNREFUSED 127.0.0.1:8443');
       return world.identity;
@@ -77,11 +82,11 @@ function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
 }
 
 let seq = 0;
-async function withWorker<T>(activities: Partial<IdflowActivities>, body: (start: (events: IdentityEvent[]) => Promise<WorkflowHandle<typeof identityWorkflow>>) => Promise<T>): Promise<T> {
+async function withWorker<T>(activities: Partial<IdflowActivities>, body: (start: (events: IdentityEvent[], employeeId?: string) => Promise<WorkflowHandle<typeof identityWorkflow>>) => Promise<T>): Promise<T> {
   const taskQueue = `identity-test-${++seq}`;
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities });
-  return worker.runUntil(body(async (events) => {
-    const handle = await env.client.workflow.start(identityWorkflow, { taskQueue, workflowId: `identity-E1-${seq}`, args: [{ employeeId: 'E1', idleTimeout: '1 second' }] });
+  return worker.runUntil(body(async (events, employeeId = 'E1') => {
+    const handle = await env.client.workflow.start(identityWorkflow, { taskQueue, workflowId: `identity-${employeeId}-${seq}`, args: [{ employeeId, idleTimeout: '1 second' }] });
     for (const e of events) await handle.signal(hrEventSignal, e);
     return handle;
   }));
@@ -233,6 +238,35 @@ describe('one empty answer is not a leaver', () => {
       expect((await outcomeOf(handle, 'C1')).outcome).toBe('provisioned');
       expect(world.accounts.get('iam')!.get('S1')).toBe(false);
       expect((await handle.query(statusQuery)).retentionUntil).toBeDefined();
+      await handle.terminate('test over');
+    });
+  });
+});
+
+describe('employee ids are canonical', () => {
+  test('an id that matches Entra ID only by case is refused, and nothing is revoked', async () => {
+    const { world, activities } = fakeWorld();
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'leaver', employeeId: 'e1', eventId: 'L1' }], 'e1');
+      const outcome = await outcomeOf(handle, 'L1');
+      expect(outcome.outcome).toBe('failed');
+      expect(outcome.error).toContain('employee id e1 matches E1 in Entra ID only by case');
+      expect(world.revokeCalls).toEqual([]);
+      expect((await handle.query(statusQuery)).retentionUntil).toBeUndefined();
+      await handle.terminate('test over');
+    });
+  });
+
+  test('with case-insensitive ids the event goes to the workflow of Entra ID\'s spelling', async () => {
+    const { world, activities } = fakeWorld();
+    activities.lifecyclePolicy = async () => ({ ...POLICY, employeeIds: 'case-insensitive' as const });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'leaver', employeeId: 'e1', eventId: 'L1', note: 'HR ticket 7' }], 'e1');
+      const outcome = await outcomeOf(handle, 'L1');
+      expect(outcome.outcome).toBe('ignored');
+      expect(outcome.error).toContain('handed to identity-E1');
+      expect(world.handedOver).toEqual([{ type: 'leaver', employeeId: 'E1', eventId: 'L1', note: 'HR ticket 7' }]);
+      expect(world.revokeCalls).toEqual([]);
       await handle.terminate('test over');
     });
   });
