@@ -5,7 +5,7 @@ import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount, revokesAccess } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
-import type { LifecyclePolicy } from '../domain/config';
+import type { ApprovalPolicy, LifecyclePolicy } from '../domain/config';
 import type { GroupToCreate } from '../workflows/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
 import { connectorFor, type Runtime } from './runtime';
@@ -125,6 +125,11 @@ export function identityActivities(runtime: Runtime) {
     async handOverEvent(event: IdentityEvent): Promise<string> {
       const { client, info } = Context.current();
       return signalIdentity(client, info.taskQueue, event);
+    },
+
+    /** Who may approve what the guards hold: the worker's config, never the requester's. */
+    async approvalPolicy(): Promise<ApprovalPolicy> {
+      return runtime.loaded.config.approvals ?? { fourEyes: true };
     },
 
     /** The lifecycle durations and switches of the worker's config. */

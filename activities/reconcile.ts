@@ -76,6 +76,10 @@ export function reconcileActivities(runtime: Runtime) {
     const listing = await readIdentitiesInActivity(runtime.source, runtime.select, { resume: options.resume ?? true });
     const { identities, pages: sourcePages } = listing;
     const state = await connector.readState();
+    // An empty directory is an outage or a broken filter, never a reason to revoke everyone: refused, not held.
+    if (identities.length === 0 && state.accounts.some((a) => a.owned)) {
+      throw ApplicationFailure.nonRetryable(`Entra ID returned no people at all, and ${name} holds ${state.accounts.filter((a) => a.owned).length} accounts idflow owns: refusing to plan (nothing was changed); check the source's filter and permissions`, 'Source.empty');
+    }
     heartbeat({ phase: 'planning', identities: identities.length, accounts: state.accounts.length });
     const plan = planTarget({ target, identities, state: { accounts: state.accounts, groups: state.groups.map((g) => g.name) }, maxGroupsPerUser: connector.maxGroupsPerUser });
     const read: KnownState = { accounts: new Map(state.accounts.map((a) => [a.userName, a])), groups: new Map(state.groups.map((g) => [g.name, g])) };

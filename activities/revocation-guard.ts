@@ -7,7 +7,7 @@ import type { Runtime } from './runtime';
 /** Used when a target's guard names only maxPercent: a share of owned accounts needs a full read, so the window counts people. */
 const DEFAULT_WINDOW_MAX = 10;
 
-export type RevocationPermitInput = Omit<RevocationRequest, 'limits'>;
+export type RevocationPermitInput = Omit<RevocationRequest, 'limits' | 'fourEyes'>;
 
 /** The identity workflows' side of the mass-revocation guard: ask it, starting it if need be. */
 export function revocationGuardActivities(runtime: Runtime) {
@@ -31,7 +31,7 @@ export function revocationGuardActivities(runtime: Runtime) {
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         staticSummary: 'mass-revocation guard',
       });
-      return client.workflow.executeUpdateWithStart(requestRevocationUpdate, { args: [{ ...input, limits: limitsFor(input.targets) }], startWorkflowOperation });
+      return client.workflow.executeUpdateWithStart(requestRevocationUpdate, { args: [{ ...input, limits: limitsFor(input.targets), fourEyes: runtime.loaded.config.approvals?.fourEyes ?? true }], startWorkflowOperation });
     },
 
     async withdrawRevocationRequest(requestId: string): Promise<boolean> {

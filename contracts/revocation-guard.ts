@@ -31,6 +31,10 @@ export interface RevocationRequest {
   targets: string[];
   /** The worker's config for each of those targets, at the time of asking. */
   limits: Record<string, TargetLimit>;
+  /** Who sent the event, when a person did (an HR event through the CLI); none for Entra ID's changes. */
+  requestedBy?: string;
+  /** The worker's approvals.fourEyes: the sender cannot approve the hold. */
+  fourEyes?: boolean;
 }
 
 export type RevocationAnswer = { granted: true } | { granted: false; reason: string; heldCount: number };

@@ -137,6 +137,14 @@ export const SchedulesSchema = z.strictObject({
   deltaSync: ScheduleSchema.optional(),
 });
 
+export const ApprovalsSchema = z.strictObject({
+  /**
+   * Four eyes: whoever asked for what is held (started the reconcile run, sent the HR event) cannot
+   * approve it. Rejecting stays open to them.
+   */
+  fourEyes: z.boolean().default(true),
+});
+
 export const ConfigSchema = z.strictObject({
   version: z.literal(1),
   /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
@@ -145,6 +153,7 @@ export const ConfigSchema = z.strictObject({
   /** Temporal Schedules that `idflow schedule apply` creates or updates. */
   schedules: SchedulesSchema.default({}),
   lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true, maxEffectiveIn: '400 days', revokeRetryInterval: '10 seconds' }),
+  approvals: ApprovalsSchema.default({ fourEyes: true }),
   targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
 });
 
@@ -154,6 +163,7 @@ export type IamTargetConfig = z.infer<typeof IamTargetSchema>;
 export type ScimTargetConfig = z.infer<typeof ScimTargetSchema>;
 export type ScopeConfig = z.infer<typeof ScopeSchema>;
 export type LifecyclePolicy = z.infer<typeof LifecycleSchema>;
+export type ApprovalPolicy = z.infer<typeof ApprovalsSchema>;
 export type ScheduleConfig = z.infer<typeof ScheduleSchema>;
 export type AttributeMapping = z.infer<typeof AttributeMappingSchema>;
 

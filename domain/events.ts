@@ -21,6 +21,8 @@ export const HrEventSchema = z.strictObject({
   eventId: z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'eventId must be printable ASCII without spaces').optional(),
   /** Free text for the audit trail, e.g. the HR ticket. */
   note: z.string().max(500).regex(/^[^\p{Cc}]*$/u, 'note must not contain control characters').optional(),
+  /** Who sent the event (the sender's authenticated principal): four eyes keep them from approving its hold. */
+  requestedBy: z.string().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'requestedBy must not contain control characters').optional(),
 });
 
 export type HrEvent = z.infer<typeof HrEventSchema>;

@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
 import { type EventOutcome, statusQuery } from '../workflows/identity';
+import { currentPrincipal } from '../client/principal';
+import { temporalSettings } from '../workers/connection';
 import { CliError, connectClient } from './client';
 
 /** `idflow event <type>`: validates an HR event, then hands it to that person's workflow. */
@@ -82,7 +84,10 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
   const { client, taskQueue, close } = await connectClient();
   try {
     const sent: { event: HrEvent; workflowId: string }[] = [];
-    for (const event of events) {
+    // The sender is whoever runs this, never what a file says: four eyes rest on it.
+    const requestedBy = currentPrincipal(temporalSettings()).name;
+    for (const given of events) {
+      const event = { ...given, requestedBy };
       const workflowId = await signalIdentity(client, taskQueue, event);
       sent.push({ event, workflowId });
       if (!opts.json) console.log(`sent ${event.type} for ${event.employeeId} (event ${event.eventId}) to workflow ${workflowId}`);

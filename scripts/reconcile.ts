@@ -2,6 +2,8 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { Command } from 'commander';
 import { type ReconcileResult, progressQuery, reconcileWorkflow } from '../workflows/reconcile';
+import { currentPrincipal } from '../client/principal';
+import { temporalSettings } from '../workers/connection';
 import { CliError, connectClient } from './client';
 import { printTargetResults } from './reconcile-output';
 
@@ -22,7 +24,7 @@ export function reconcileCommand(): Command {
         const handle = await client.workflow.start(reconcileWorkflow, {
           workflowId,
           taskQueue,
-          args: [{ dryRun: opts.dryRun ?? false, targets: opts.target, approvalTimeout }],
+          args: [{ dryRun: opts.dryRun ?? false, targets: opts.target, approvalTimeout, requestedBy: currentPrincipal(temporalSettings()).name }],
           staticSummary: opts.dryRun ? 'reconcile (dry run)' : 'reconcile',
         });
         if (!opts.wait && !opts.json) {

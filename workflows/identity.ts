@@ -121,7 +121,8 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
    */
   const permit = async (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean): Promise<Permit> => {
     const requestId = `${workflowInfo().workflowId}/${eventId}`;
-    const request = { requestId, workflowId: workflowInfo().workflowId, employeeId, eventId, type, reason, targets };
+    const requestedBy = current && 'requestedBy' in current ? current.requestedBy : undefined;
+    const request = { requestId, workflowId: workflowInfo().workflowId, employeeId, eventId, type, reason, targets, ...(requestedBy ? { requestedBy } : {}) };
     let answer = await requestRevocationPermit(request);
     if (answer.granted) return { granted: true };
     wait(`revocation held by the mass-revocation guard (${answer.reason}); decide with: idflow approve ${REVOCATION_GUARD_WORKFLOW_ID} (or reject)`);

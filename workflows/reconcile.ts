@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineUpdate, log, patched, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, defineQuery, defineUpdate, log, patched, proxyActivities, setHandler, sleep, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { IdflowActivities } from '../activities';
 import type { ReconcileTargetInput, ReconcileTargetResult } from '../activities/reconcile';
@@ -15,6 +15,8 @@ export interface ReconcileInput {
   targets?: string[];
   /** How long held deletions wait for `idflow approve`; then they are rejected. */
   approvalTimeout?: Duration;
+  /** Who started the run (the CLI's principal); a schedule's runs have none. Four eyes keep them from approving it. */
+  requestedBy?: string;
 }
 
 export interface ApprovalDecision {
@@ -39,7 +41,7 @@ export const progressQuery = defineQuery<ReconcileProgress>('progress');
 export const approveUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('approve');
 export const rejectUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('reject');
 
-const { reconcileTarget, enabledTargets, identitiesInFlight } = proxyActivities<IdflowActivities>({
+const { reconcileTarget, enabledTargets, identitiesInFlight, approvalPolicy } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '5s', maximumInterval: '2 minutes', maximumAttempts: 5 },
@@ -55,7 +57,12 @@ const FIRST_RETRY_DELAY_MS = 5_000;
 export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileResult> {
   const dryRun = input.dryRun ?? false;
   const progress: ReconcileProgress = { phase: 'planning', dryRun, results: [], held: [], decision: null };
-  const decide = (approved: boolean) => (args: { by: string; note?: string }): ApprovalDecision => {
+  const decide = (approved: boolean) => async (args: { by: string; note?: string }): Promise<ApprovalDecision> => {
+    // The rule is the worker's config, not the requester's input.
+    if (approved && input.requestedBy !== undefined && patched('approval-four-eyes') && (await approvalPolicy()).fourEyes && args.by === input.requestedBy) {
+      throw ApplicationFailure.nonRetryable(`four eyes: ${args.by} started this run and cannot approve it; someone else must (approvals.fourEyes)`, 'Approval.fourEyes');
+    }
+    if (progress.decision) throw ApplicationFailure.nonRetryable(`already ${progress.decision.approved ? 'approved' : 'rejected'} by ${progress.decision.by}`, 'Approval.decided');
     const decision: ApprovalDecision = { approved, by: args.by, ...(args.note ? { note: args.note } : {}) };
     progress.decision = decision;
     return decision;

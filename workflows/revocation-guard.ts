@@ -100,6 +100,10 @@ export async function revocationGuardWorkflow(input: RevocationGuardInput = {}):
     validator: (args) => {
       if (!args?.by) throw new Error('a decision needs the approver (by)');
       if (state.held.length === 0) throw new Error('no revocations are held');
+      if (args.approved) {
+        const own = state.held.filter((h) => h.fourEyes && h.requestedBy === args.by);
+        if (own.length > 0) throw new Error(`four eyes: ${args.by} sent ${own.length} of the held events (${own.slice(0, 3).map((h) => h.eventId).join(', ')}) and cannot approve them; someone else must (approvals.fourEyes)`);
+      }
       const held = state.held.map((h) => h.requestId).sort();
       const seen = [...(args.requestIds ?? [])].sort();
       if (held.length !== seen.length || held.some((id, i) => id !== seen[i])) {

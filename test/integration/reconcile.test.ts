@@ -142,6 +142,19 @@ describe('the mass-deletion guard', () => {
     expect(described.typedSearchAttributes.get(IdflowAwaitingApproval)).toBe(false);
   });
 
+  test('a source that returns no people at all is refused outright, not offered for approval', async () => {
+    await reconcile();
+    const before = await enabledCount();
+    const users = await entra.call<{ value: { id: string }[] }>('GET', '/v1.0/users?$select=id&$top=999');
+    for (const u of users.value) await entra.call('DELETE', `/_admin/users/${u.id}`);
+    const run = reconcile();
+    await expect(run).rejects.toMatchObject({ cause: { cause: { message: expect.stringMatching(/^Entra ID returned no people at all, and aws holds \d+ accounts idflow owns: refusing to plan \(nothing was changed\)/) } } });
+    expect(await enabledCount()).toBe(before);
+    const listed: string[] = [];
+    for await (const wf of client.workflow.list({ query: `IdflowAwaitingApproval = true AND ExecutionStatus = 'Running'` })) listed.push(wf.workflowId);
+    expect(listed.filter((id) => id.startsWith('test-reconcile-'))).toEqual([]);
+  });
+
   test('rejected: nothing is disabled', async () => {
     await reconcile();
     const before = await enabledCount();

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { type GuardState, guardStateQuery, REVOCATION_GUARD_WORKFLOW_ID } from '../../contracts/revocation-guard';
+import { decideRevocationsUpdate, type GuardState, guardStateQuery, REVOCATION_GUARD_WORKFLOW_ID } from '../../contracts/revocation-guard';
 import { deltaSyncWorkflow } from '../../workflows/delta-sync';
 import { reconcileWorkflow } from '../../workflows/reconcile';
 import { eventually, idflowUsers, userTags } from '../support/iam';
@@ -84,15 +84,17 @@ test('a bulk removal from scope in Entra ID: at most maxCount people lose access
   expect(stale.status).toBe(2);
   expect(stale.stderr).toContain('the held set changed since it was reviewed');
 
-  const approved = idflow(['approve', REVOCATION_GUARD_WORKFLOW_ID, '--digest', digest, '--note', 'reorg ticket 4711']);
-  expect(approved.stderr).toBe('');
-  expect(approved.status).toBe(0);
-  expect(approved.stdout).toContain(`${engineers.length - 10 + 1} revocations approved by `);
+  // Four eyes: whoever sent the held HR leaver (this CLI's principal) cannot approve the set.
+  const own = idflow(['approve', REVOCATION_GUARD_WORKFLOW_ID, '--digest', digest]);
+  expect(own.status).toBe(1);
+  expect(own.stderr).toMatch(/four eyes: .+ sent 1 of the held events .* and cannot approve them/);
+  const seen = await guardState();
+  await client.workflow.getHandle(REVOCATION_GUARD_WORKFLOW_ID).executeUpdate(decideRevocationsUpdate, { args: [{ approved: true, by: 'second.approver@contoso.example', note: 'reorg ticket 4711', digest, requestIds: seen.held.map((h) => h.requestId) }] });
   const after = await eventually('every engineer and the leaver disabled', iamStatusByEmployee, (m) => [...engineers, finance].every((e) => m.get(e) === 'disabled'), 60_000);
   // Nobody else: only those already disabled in Entra ID before.
   const disabledBefore = [...before.values()].filter((s) => s === 'disabled').length;
   expect([...after.values()].filter((s) => s === 'disabled').length).toBe(disabledBefore + engineers.length + 1);
   const decided = await guardState();
   expect(decided.held).toEqual([]);
-  expect(decided.decisions.at(-1)).toMatchObject({ approved: true, digest, note: 'reorg ticket 4711' });
+  expect(decided.decisions.at(-1)).toMatchObject({ approved: true, by: 'second.approver@contoso.example', digest, note: 'reorg ticket 4711' });
 }, 240_000);

@@ -38,7 +38,7 @@ afterEach(async () => {
 const POLICY: LifecyclePolicy = { leaverRetention: '1 hour', waitForSourceUser: '1 second', prepareJoinersDisabled: true, maxEffectiveIn: '30 days', revokeRetryInterval: '1 second' };
 
 /** Two targets; each person E<n> has the account S-E<n> on both. `withheld` people's events would remove a membership. */
-function fakeWorld(maxCount: number, people: string[]) {
+function fakeWorld(maxCount: number, people: string[], fourEyes = false) {
   const world = {
     accounts: new Map<string, Map<string, boolean>>([['iam', new Map()], ['scim', new Map()]]),
     memberships: new Map<string, boolean>(),
@@ -47,7 +47,7 @@ function fakeWorld(maxCount: number, people: string[]) {
   for (const t of world.accounts.values()) for (const p of people) t.set(`S-${p}`, true);
   for (const p of people) world.memberships.set(p, true);
   const guardConfig = { deletionGuard: { maxCount, window: '1 hour' } };
-  const runtime = { loaded: { config: { targets: { iam: guardConfig, scim: guardConfig } } } } as unknown as Runtime;
+  const runtime = { loaded: { config: { targets: { iam: guardConfig, scim: guardConfig }, approvals: { fourEyes } } } } as unknown as Runtime;
   const removal = (employeeId: string) => ({ op: 'removeMember' as const, target: 'iam', employeeId, userName: employeeId, externalId: `S-${employeeId}`, group: 'admins', reason: 'no longer in Admins' });
   const activities: Partial<IdflowActivities> = {
     ...revocationGuardActivities(runtime),
@@ -206,6 +206,20 @@ describe('one mass-revocation guard across identity workflows', () => {
       await guard().executeUpdate(decideRevocationsUpdate, { args: [{ approved: true, by: 'alice', digest: 'd', requestIds: leaverHeld.held.map((h) => h.requestId) }] });
       expect((await outcomeOf(h1, 'L1')).outcome).toBe('provisioned');
       expect(world.accounts.get('iam')!.get('S-E1')).toBe(false);
+    });
+  });
+
+  test('four eyes: whoever sent a held event cannot approve the set; someone else can', async () => {
+    const { world, activities } = fakeWorld(0, ['E1'], true);
+    await withWorker(activities, async (send) => {
+      const h1 = await send({ type: 'leaver', employeeId: 'E1', eventId: 'L1', requestedBy: 'alice@contoso.example' });
+      const state = await heldState(1);
+      expect(state.held[0]).toMatchObject({ requestedBy: 'alice@contoso.example', fourEyes: true });
+      const requestIds = state.held.map((h) => h.requestId);
+      await expect(guard().executeUpdate(decideRevocationsUpdate, { args: [{ approved: true, by: 'alice@contoso.example', digest: 'd', requestIds }] })).rejects.toMatchObject({ cause: { message: expect.stringContaining('four eyes: alice@contoso.example sent 1 of the held events (L1)') } });
+      expect(world.revokeCalls).toEqual([]);
+      await guard().executeUpdate(decideRevocationsUpdate, { args: [{ approved: true, by: 'bob@contoso.example', digest: 'd', requestIds }] });
+      expect((await outcomeOf(h1, 'L1')).outcome).toBe('provisioned');
     });
   });
 });
