@@ -109,7 +109,11 @@ export interface CreateAccountInput {
 export interface DisableRecord {
   removedGroups: string[];
   deactivatedAccessKeys: string[];
+  /** Other sign-in credentials set Inactive (IAM: SSH public keys, signing certificates, service-specific credentials), by kind. */
+  deactivatedCredentials?: Record<string, string[]>;
   loginProfileDeleted: boolean;
+  /** What still grants access, left because idflow does not own it (IAM: policies attached to the user directly). */
+  residual?: string[];
   /** Anything worth knowing that did not fit the fields above (e.g. what could not be recorded). */
   notes?: string[];
 }

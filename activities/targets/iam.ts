@@ -1,3 +1,4 @@
+import { type CredentialKind, credentialKinds, directPolicies, type IamCalls } from './iam-credentials';
 import {
   AddUserToGroupCommand,
   CreateGroupCommand,
@@ -64,7 +65,11 @@ export const IAM_TAGS = {
   employeeId: 'idflow:employee-id',
   externalId: 'idflow:external-id',
   status: 'idflow:status',
-  /** Access keys idflow deactivated on disable (space separated; continued in `...:2`, `...:3` when long). */
+  /**
+   * Access keys idflow deactivated on disable (space separated; continued in `...:2`, `...:3` when
+   * long); SSH keys, signing certificates and service-specific credentials alike, in the tags named
+   * in iam-credentials.ts.
+   */
   deactivatedKeys: 'idflow:deactivated-keys',
   /** Groups idflow removed the user from on disable, same encoding. */
   removedGroups: 'idflow:removed-groups',
@@ -199,6 +204,8 @@ export class IamConnector implements TargetConnector {
   private readonly iam: IAMClient;
   private readonly pageSize: number;
   private readonly managed: ReadonlySet<string>;
+  private readonly calls: IamCalls;
+  private readonly credentials: CredentialKind[];
 
   constructor(
     readonly name: string,
@@ -210,6 +217,16 @@ export class IamConnector implements TargetConnector {
     this.iam = client ?? createIamClient(config);
     this.pageSize = Math.min(1000, Math.max(1, options.pageSize ?? 1000));
     this.managed = new Set(managedGroups(config));
+    this.calls = {
+      iam: this.iam,
+      pageSize: this.pageSize,
+      pages: (command, items, what) => this.pages(command, items, what),
+      send: (command, what) => this.send(command, what),
+      ignoring: (code, command, what) => this.ignoring(code, command, what),
+      isForeignErrorPage,
+      classify: classifyIamError,
+    };
+    this.credentials = credentialKinds(this.calls);
   }
 
   // ---------------------------------------------------------------- reads
@@ -435,11 +452,10 @@ export class IamConnector implements TargetConnector {
   async enableAccount(account: AccountRef): Promise<void> {
     const { userName } = account;
     const { tags } = await this.requireOwned(account).catch(goneAsNotFound);
-    const keys = decodeList(tags, IAM_TAGS.deactivatedKeys);
     // Managed groups come back through the plan (only those still mapped); the others are restored here.
     const groups = decodeList(tags, IAM_TAGS.removedGroups).filter((g) => !this.managed.has(g));
-    for (const AccessKeyId of keys) {
-      await this.ignoring('NoSuchEntity', new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId, Status: 'Active' }), `UpdateAccessKey ${userName}`);
+    for (const kind of this.credentials) {
+      for (const id of decodeList(tags, kind.tag)) await kind.setStatus(userName, id, 'Active');
     }
     const unrestored: string[] = [];
     for (const GroupName of groups) {
@@ -454,14 +470,17 @@ export class IamConnector implements TargetConnector {
     const keep = encodeList(IAM_TAGS.removedGroups, unrestored);
     const set: Record<string, string> = { ...(tags[IAM_TAGS.status] !== 'enabled' ? { [IAM_TAGS.status]: 'enabled' } : {}), ...keep };
     if (Object.keys(set).length > 0) await this.send(new TagUserCommand({ UserName: userName, Tags: toTags(set) }), `TagUser ${userName}`);
-    const bookkeeping = Object.keys(tags).filter((k) => (isListKey(k, IAM_TAGS.deactivatedKeys) || isListKey(k, IAM_TAGS.removedGroups) || k === IAM_TAGS.loginProfileDeleted) && !(k in keep));
+    const lists = [IAM_TAGS.removedGroups, ...this.credentials.map((k) => k.tag)];
+    const bookkeeping = Object.keys(tags).filter((k) => (lists.some((base) => isListKey(k, base)) || k === IAM_TAGS.loginProfileDeleted) && !(k in keep));
     if (bookkeeping.length > 0) await this.send(new UntagUserCommand({ UserName: userName, TagKeys: bookkeeping }), `UntagUser ${userName}`);
   }
 
   /**
-   * Deletes the console password, deactivates access keys and leaves every group. What it is about to
-   * remove is recorded in tags first, so a crash half-way loses nothing and a rehire can restore it;
-   * the status tag turns `disabled` last, so an interrupted disable is repeated, not forgotten.
+   * Deletes the console password, sets every access key, SSH public key, signing certificate and
+   * service-specific credential Inactive, and leaves every group. What it is about to change is
+   * recorded in tags first, so a crash half-way loses nothing and a rehire can restore it; the
+   * status tag turns `disabled` last, so an interrupted disable is repeated, not forgotten. Policies
+   * attached to the user directly are not idflow's: they are reported as residual.
    */
   async disableAccount(account: AccountRef): Promise<DisableRecord> {
     const { userName } = account;
@@ -469,16 +488,23 @@ export class IamConnector implements TargetConnector {
     if (!owned) return { removedGroups: [], deactivatedAccessKeys: [], loginProfileDeleted: false, notes: [`user ${userName} does not exist`] };
     const { tags } = owned;
     const notes: string[] = [];
-    const activeKeys = (await this.listAccessKeys(userName)).filter((k) => k.Status === 'Active').map((k) => k.AccessKeyId!);
+    const active = new Map<CredentialKind, string[]>();
+    const deactivated: Partial<Record<CredentialKind['name'], string[]>> = {};
+    for (const kind of this.credentials) {
+      const listed = await kind.list(userName);
+      if (listed === null) notes.push(`${kind.name}: this endpoint does not implement the listing; not checked`);
+      const ids = (listed ?? []).filter((k) => k.status === 'Active').map((k) => k.id);
+      active.set(kind, ids);
+      deactivated[kind.name] = [...new Set([...decodeList(tags, kind.tag), ...ids])].sort();
+    }
     const hasLoginProfile = await this.hasLoginProfile(userName);
     const groups = await this.groupsOf(userName);
-    const deactivated = [...new Set([...decodeList(tags, IAM_TAGS.deactivatedKeys), ...activeKeys])].sort();
     const removed = [...new Set([...decodeList(tags, IAM_TAGS.removedGroups), ...groups])].sort();
     const unrecordable = removed.filter((g) => !TAG_VALUE_CHARS.test(g));
     if (unrecordable.length > 0) notes.push(`groups ${unrecordable.join(', ')} cannot be recorded in a tag value; a rehire will not rejoin them automatically`);
     const loginProfileDeleted = hasLoginProfile || tags[IAM_TAGS.loginProfileDeleted] === 'true';
     const record: Record<string, string> = {
-      ...encodeList(IAM_TAGS.deactivatedKeys, deactivated),
+      ...Object.assign({}, ...this.credentials.map((k) => encodeList(k.tag, deactivated[k.name] ?? []))),
       ...encodeList(IAM_TAGS.removedGroups, removed.filter((g) => TAG_VALUE_CHARS.test(g))),
       ...(loginProfileDeleted ? { [IAM_TAGS.loginProfileDeleted]: 'true' } : {}),
     };
@@ -488,14 +514,15 @@ export class IamConnector implements TargetConnector {
       else notes.push(`no room for the rehire record within IAM's ${IAM_MAX_TAGS} tags; it is only in this result`);
     }
     if (hasLoginProfile) await this.ignoring('NoSuchEntity', new DeleteLoginProfileCommand({ UserName: userName }), `DeleteLoginProfile ${userName}`);
-    for (const AccessKeyId of activeKeys) {
-      await this.ignoring('NoSuchEntity', new UpdateAccessKeyCommand({ UserName: userName, AccessKeyId, Status: 'Inactive' }), `UpdateAccessKey ${userName}`);
-    }
+    for (const [kind, ids] of active) for (const id of ids) await kind.setStatus(userName, id, 'Inactive');
     for (const GroupName of groups) {
       await this.ignoring('NoSuchEntity', new RemoveUserFromGroupCommand({ UserName: userName, GroupName }), `RemoveUserFromGroup ${userName} ${GroupName}`);
     }
+    const residual = await directPolicies(this.calls, userName);
     if (tags[IAM_TAGS.status] !== 'disabled') await this.send(new TagUserCommand({ UserName: userName, Tags: toTags({ [IAM_TAGS.status]: 'disabled' }) }), `TagUser ${userName}`);
-    return { removedGroups: removed, deactivatedAccessKeys: deactivated, loginProfileDeleted, ...(notes.length ? { notes } : {}) };
+    const { accessKeys, ...rest } = deactivated;
+    const others = Object.fromEntries(Object.entries(rest).filter(([, ids]) => ids.length > 0));
+    return { removedGroups: removed, deactivatedAccessKeys: accessKeys ?? [], ...(Object.keys(others).length ? { deactivatedCredentials: others } : {}), loginProfileDeleted, ...(residual.length ? { residual } : {}), ...(notes.length ? { notes } : {}) };
   }
 
   /** Clears everything AWS requires before DeleteUser (API_DeleteUser, in its documented order), then deletes. */

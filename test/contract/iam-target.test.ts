@@ -6,6 +6,7 @@ import {
   CreateGroupCommand,
   CreateLoginProfileCommand,
   CreatePolicyCommand,
+  CreateServiceSpecificCredentialCommand,
   CreateUserCommand,
   CreateVirtualMFADeviceCommand,
   EnableMFADeviceCommand,
@@ -13,6 +14,9 @@ import {
   IAMClient,
   ListAccessKeysCommand,
   ListGroupsForUserCommand,
+  ListServiceSpecificCredentialsCommand,
+  ListSigningCertificatesCommand,
+  ListSSHPublicKeysCommand,
   ListUsersCommand,
   ListVirtualMFADevicesCommand,
   PutUserPolicyCommand,
@@ -83,6 +87,7 @@ describe('DeleteUser preconditions (moto does not enforce them; real IAM does)',
     const k2 = (await c.send(new CreateAccessKeyCommand(u))).AccessKey!.AccessKeyId!;
     const ssh = (await c.send(new UploadSSHPublicKeyCommand({ ...u, SSHPublicKeyBody: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 test@idflow' }))).SSHPublicKey!.SSHPublicKeyId!;
     const cert = (await c.send(new UploadSigningCertificateCommand({ ...u, CertificateBody: selfSignedCert() }))).Certificate!.CertificateId!;
+    const git = (await c.send(new CreateServiceSpecificCredentialCommand({ ...u, ServiceName: 'codecommit.amazonaws.com' }))).ServiceSpecificCredential!.ServiceSpecificCredentialId!;
     await c.send(new PutUserPolicyCommand({ ...u, PolicyName: 'inline-s3', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: '*' }] }) }));
     const policyArn = (await c.send(new CreatePolicyCommand({ PolicyName: 'customer-managed', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] }) }))).Policy!.Arn!;
     await c.send(new AttachUserPolicyCommand({ ...u, PolicyArn: policyArn }));
@@ -103,6 +108,7 @@ describe('DeleteUser preconditions (moto does not enforce them; real IAM does)',
       'ListSSHPublicKeys',
       'DeleteSSHPublicKey',
       'ListServiceSpecificCredentials',
+      'DeleteServiceSpecificCredential',
       'ListMFADevices',
       'DeactivateMFADevice',
       'DeleteVirtualMFADevice',
@@ -120,7 +126,7 @@ describe('DeleteUser preconditions (moto does not enforce them; real IAM does)',
       ...[k1, k2].map((k) => `DeleteAccessKey ${k}`),
       `DeleteSigningCertificate ${cert}`,
       `DeleteSSHPublicKey ${ssh}`,
-      'ListServiceSpecificCredentials not implemented by this endpoint: skipped',
+      `DeleteServiceSpecificCredential ${git}`,
       `DeactivateMFADevice ${mfa}`,
       `DeleteVirtualMFADevice ${mfa}`,
       'DeleteUserPolicy inline-s3',
@@ -130,6 +136,44 @@ describe('DeleteUser preconditions (moto does not enforce them; real IAM does)',
     ]);
     expect((await c.send(new ListVirtualMFADevicesCommand({}))).VirtualMFADevices ?? []).toEqual([]);
     await expect(c.send(new GetUserCommand(u))).rejects.toMatchObject({ name: 'NoSuchEntityException' });
+  });
+});
+
+describe('disable means no access', () => {
+  test('every credential is set Inactive and recorded, directly attached policies are reported as residual, and a re-enable restores the credentials', async () => {
+    const { connector } = connect();
+    await connector.createGroup('idflow-eng');
+    await connector.createAccount(account('leaving'));
+    await connector.addMember('leaving', 'idflow-eng');
+    const c = raw();
+    const u = { UserName: 'leaving' };
+    await c.send(new CreateLoginProfileCommand({ ...u, Password: 'Initial-Passw0rd!' }));
+    const key = (await c.send(new CreateAccessKeyCommand(u))).AccessKey!.AccessKeyId!;
+    const ssh = (await c.send(new UploadSSHPublicKeyCommand({ ...u, SSHPublicKeyBody: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 codecommit@idflow' }))).SSHPublicKey!.SSHPublicKeyId!;
+    const cert = (await c.send(new UploadSigningCertificateCommand({ ...u, CertificateBody: selfSignedCert() }))).Certificate!.CertificateId!;
+    const git = (await c.send(new CreateServiceSpecificCredentialCommand({ ...u, ServiceName: 'codecommit.amazonaws.com' }))).ServiceSpecificCredential!.ServiceSpecificCredentialId!;
+    const policyArn = (await c.send(new CreatePolicyCommand({ PolicyName: 'codecommit-push', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'codecommit:GitPush', Resource: '*' }] }) }))).Policy!.Arn!;
+    await c.send(new AttachUserPolicyCommand({ ...u, PolicyArn: policyArn }));
+    await c.send(new PutUserPolicyCommand({ ...u, PolicyName: 'inline-s3', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:ListBucket', Resource: '*' }] }) }));
+    const statuses = async () => ({
+      keys: ((await c.send(new ListAccessKeysCommand(u))).AccessKeyMetadata ?? []).map((k) => k.Status),
+      ssh: ((await c.send(new ListSSHPublicKeysCommand(u))).SSHPublicKeys ?? []).map((k) => k.Status),
+      certs: ((await c.send(new ListSigningCertificatesCommand(u))).Certificates ?? []).map((k) => k.Status),
+      service: ((await c.send(new ListServiceSpecificCredentialsCommand(u))).ServiceSpecificCredentials ?? []).map((k) => k.Status),
+      groups: ((await c.send(new ListGroupsForUserCommand(u))).Groups ?? []).map((g) => g.GroupName),
+    });
+
+    const record = await connector.disableAccount(ref('leaving'));
+    expect(await statuses()).toEqual({ keys: ['Inactive'], ssh: ['Inactive'], certs: ['Inactive'], service: ['Inactive'], groups: [] });
+    expect(record).toMatchObject({ deactivatedAccessKeys: [key], deactivatedCredentials: { sshPublicKeys: [ssh], signingCertificates: [cert], serviceSpecificCredentials: [git] }, loginProfileDeleted: true, removedGroups: ['idflow-eng'] });
+    expect(record.residual).toEqual([`managed policy ${policyArn} attached to the user directly`, 'inline policy inline-s3']);
+    // A second disable (a retry) finds nothing left to do and keeps the record.
+    expect(await connector.disableAccount(ref('leaving'))).toMatchObject({ deactivatedCredentials: { sshPublicKeys: [ssh], signingCertificates: [cert], serviceSpecificCredentials: [git] } });
+
+    await connector.enableAccount(ref('leaving'));
+    expect(await statuses()).toMatchObject({ keys: ['Active'], ssh: ['Active'], certs: ['Active'], service: ['Active'] });
+    const tags = ((await c.send(new GetUserCommand(u))).User!.Tags ?? []).map((t) => t.Key!);
+    expect(tags.filter((k) => k.startsWith('idflow:deactivated'))).toEqual([]);
   });
 });
 
