@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -12,9 +12,11 @@ export interface ManagedProcess {
 }
 
 export function startProcess(name: string, command: string, args: string[], opts: { logDir: string; env?: NodeJS.ProcessEnv; cwd?: string; redact?: RegExp }): ManagedProcess {
-  mkdirSync(opts.logDir, { recursive: true });
+  mkdirSync(opts.logDir, { recursive: true, mode: 0o700 });
   const logFile = join(opts.logDir, `${name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
+  const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  // A log left by an earlier run keeps its mode when appended to.
+  if (existsSync(logFile)) chmodSync(logFile, 0o600);
   const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   // Output that carries a secret (the simulator's ready line) reaches the log with it masked.
   const redact = opts.redact;

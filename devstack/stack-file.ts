@@ -50,6 +50,7 @@ export function stackEnv(info: StackInfo): Record<string, string> {
     IDFLOW_SCIM_URL: info.scim.baseUrl,
     IDFLOW_SCIM_TOKEN: info.scim.token,
     IDFLOW_CONFIG: info.config,
+    ...(info.temporal.uiUrl ? { IDFLOW_TEMPORAL_UI_URL: info.temporal.uiUrl } : {}),
     ...info.encryption.env,
   };
 }

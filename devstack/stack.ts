@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -66,7 +66,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const stateDir = resolve(opts.stateDir);
   const logDir = join(stateDir, 'logs');
-  mkdirSync(logDir, { recursive: true });
+  // Logs, the Temporal database and the keys hold personal data and secrets: the user's alone.
+  for (const dir of [stateDir, logDir]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
   const reserved = new Set<number>();
   const port = (name: keyof typeof DEFAULT_PORTS) => choosePort(name, opts.ports?.[name] ?? DEFAULT_PORTS[name], opts.allowOtherPorts ?? true, reserved);
   const processes: ManagedProcess[] = [];
@@ -98,7 +102,8 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     processes.push(moto);
     // Hex: a token that starts with '-' would be read by scim2-server as an option.
     const scimToken = randomBytes(24).toString('hex');
-    const scim = startProcess('scim2-server', join(venvBin, 'scim2-server'), ['--hostname', '127.0.0.1', '--port', String(scimPort), '--bearer-token', scimToken], { logDir });
+    // The token goes by environment, which only its owner can read; argv is anyone's (ps).
+    const scim = startProcess('scim2-server', join(venvBin, 'python'), [join(root, 'python', 'scim_server.py'), '--hostname', '127.0.0.1', '--port', String(scimPort)], { logDir, env: { ...process.env, SCIM2_SERVER_BEARER_TOKEN: scimToken } });
     processes.push(scim);
 
     if (ui) {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
@@ -47,15 +47,17 @@ export function auditCommand(): Command {
     .requiredOption('--out <dir>', 'directory to write into')
     .action(async (opts: { since: string; out: string }) => {
       const since = sinceDate(opts.since)!;
-      mkdirSync(join(opts.out, 'histories'), { recursive: true });
-      mkdirSync(join(opts.out, 'records'), { recursive: true });
+      // Decoded records are personal data: readable by the exporting user only.
+      mkdirSync(join(opts.out, 'histories'), { recursive: true, mode: 0o700 });
+      mkdirSync(join(opts.out, 'records'), { recursive: true, mode: 0o700 });
+      chmodSync(opts.out, 0o700);
       await withClient(async (client) => {
         const index: { workflowId: string; runId: string; type: string; file: string }[] = [];
         const byEmployee = new Map<string, AuditRecord[]>();
         for await (const wf of client.workflow.list({ query: `StartTime >= '${since.toISOString()}' AND ExecutionStatus != 'Running'` })) {
           const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
           const file = `${safe(wf.workflowId)}__${wf.runId}.json`;
-          writeFileSync(join(opts.out, 'histories', file), historyToJSON(history as temporal.api.history.v1.History));
+          writePrivate(join(opts.out, 'histories', file), historyToJSON(history as temporal.api.history.v1.History));
           index.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type, file });
           if (wf.type === 'identityWorkflow') {
             const employeeId = wf.workflowId.replace(/^identity-/, '');
@@ -63,8 +65,8 @@ export function auditCommand(): Command {
             byEmployee.set(employeeId, [...(byEmployee.get(employeeId) ?? []), ...recs]);
           }
         }
-        writeFileSync(join(opts.out, 'index.json'), `${JSON.stringify({ exportedAt: new Date().toISOString(), since: since.toISOString(), runs: index }, null, 2)}\n`);
-        for (const [employeeId, recs] of byEmployee) writeFileSync(join(opts.out, 'records', `${safe(employeeId)}.json`), `${JSON.stringify(recs, null, 2)}\n`);
+        writePrivate(join(opts.out, 'index.json'), `${JSON.stringify({ exportedAt: new Date().toISOString(), since: since.toISOString(), runs: index }, null, 2)}\n`);
+        for (const [employeeId, recs] of byEmployee) writePrivate(join(opts.out, 'records', `${safe(employeeId)}.json`), `${JSON.stringify(recs, null, 2)}\n`);
         console.log(`exported ${index.length} closed runs and ${byEmployee.size} identity records to ${opts.out}`);
         console.log('histories are stored as Temporal holds them (payloads encrypted); keep the encryption keys to read them');
       });
@@ -154,10 +156,21 @@ async function reconcileMentions(client: Client, employeeId: string, since: Date
   return out;
 }
 
+/**
+ * The run in the Temporal UI: the UI named by IDFLOW_TEMPORAL_UI_URL (the local stack sets it to
+ * its own port), Temporal Cloud's for a *.tmprl.cloud address, else none: a guessed port is a
+ * link to the wrong place.
+ */
 function runLink(workflowId: string, runId: string): string {
   const s = temporalSettings();
-  const ui = process.env.IDFLOW_TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
-  return `${ui}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+  const ui = process.env.IDFLOW_TEMPORAL_UI_URL?.replace(/\/+$/, '') ?? (/\.tmprl\.cloud(:\d+)?$/.test(s.address) ? 'https://cloud.temporal.io' : null);
+  return ui ? `${ui}/namespaces/${s.namespace}/workflows/${encodeURIComponent(workflowId)}/${runId}/history` : '';
+}
+
+/** Created 0600, and made so if it was there before: an export holds personal data. */
+function writePrivate(path: string, data: string): void {
+  writeFileSync(path, data, { mode: 0o600 });
+  chmodSync(path, 0o600);
 }
 
 function sinceDate(value: string | undefined): Date | null {

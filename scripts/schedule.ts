@@ -40,8 +40,13 @@ export function scheduleCommand(): Command {
           const spec = wanted.every ? { intervals: [{ every: wanted.every as Duration }] } : { cronExpressions: [wanted.cron!] };
           const action: ScheduleOptionsAction = { type: 'startWorkflow', workflowType: workflow, taskQueue, args: [{}], workflowId: `${id}-run` };
           if (exists) {
-            await handle.update((prev) => ({ ...prev, spec, action, state: { ...prev.state, paused: wanted.paused } }));
-            console.log(`${id}: updated (${describeSpec(wanted)})`);
+            let heldPaused: string | null = null;
+            await handle.update((prev) => {
+              // An operator's pause (during an incident, say) outranks the config: only unpause resumes it.
+              heldPaused = prev.state.paused && !wanted.paused ? (prev.state.note ?? '') : null;
+              return { ...prev, spec, action, state: { ...prev.state, paused: wanted.paused || prev.state.paused } };
+            });
+            console.log(`${id}: updated (${describeSpec(wanted)})${heldPaused !== null ? `; left paused${heldPaused ? ` (${heldPaused})` : ''}: idflow schedule unpause ${key === 'deltaSync' ? 'delta-sync' : key} resumes it` : ''}`);
           } else {
             await client.schedule.create({ scheduleId: id, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10 minutes' }, state: { paused: wanted.paused, note } });
             console.log(`${id}: created (${describeSpec(wanted)})`);

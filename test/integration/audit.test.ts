@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../scripts/audit-records';
-import { idflow, resetTargets, temporalClient } from '../support/stack';
+import { idflow, resetTargets, temporalClient, testStack } from '../support/stack';
 
 /** `idflow audit`: the access record comes from workflow histories, decrypted with the key. */
 beforeAll(async () => {
@@ -28,7 +28,9 @@ test("one identity's record: events, decisions, planned actions with reasons, wr
     expect.stringMatching(/^write\|app\|disable jose\.alvarez@contoso\.example/),
     'verify|aws|target matches the desired state',
   ]));
-  expect(records.every((x) => x.link.includes('/workflows/identity-E1003/'))).toBe(true);
+  // Links go to this stack's Temporal UI, on whatever port it has.
+  const ui = testStack().temporal.uiUrl;
+  expect(records.every((x) => x.link.startsWith(`${ui}/namespaces/default/workflows/identity-E1003/`) || (ui === null && x.link === ''))).toBe(true);
   const times = records.map((x) => x.time);
   expect([...times].sort()).toEqual(times);
 });
@@ -65,6 +67,10 @@ test('export writes the stored histories and records; verify replays them agains
   const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { runs: { workflowId: string }[] };
   expect(index.runs.map((r) => r.workflowId)).toContain('identity-E1003');
   expect(readdirSync(join(out, 'records'))).toContain('E1003.json');
+  // Decoded personal data: the exporting user's alone.
+  expect(statSync(out).mode & 0o777).toBe(0o700);
+  expect(statSync(join(out, 'records', 'E1003.json')).mode & 0o777).toBe(0o600);
+  expect(statSync(join(out, 'index.json')).mode & 0o777).toBe(0o600);
   // Archived as Temporal stores them: encrypted.
   const stored = readdirSync(join(out, 'histories')).map((f) => readFileSync(join(out, 'histories', f), 'utf8')).join('\n');
   expect(stored).toContain(Buffer.from('binary/encrypted').toString('base64'));

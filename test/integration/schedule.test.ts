@@ -20,6 +20,9 @@ test('apply creates the schedules from the config, then updates them; pause, unp
   const paused = JSON.parse(idflow(['schedule', 'describe', 'reconcile']).stdout) as { paused: boolean; note: string; spec: { intervals: { every: number }[] } };
   expect(paused).toMatchObject({ paused: true, note: 'change freeze' });
   expect(paused.spec.intervals[0]!.every).toBe(6 * 3_600_000);
+  // Applying the config again leaves an operator's pause alone, and says so.
+  expect(idflow(['schedule', 'apply']).stdout).toBe('idflow-reconcile: updated (every 6 hours); left paused (change freeze): idflow schedule unpause reconcile resumes it\nidflow-delta-sync: updated (every 5 minutes)\n');
+  expect(JSON.parse(idflow(['schedule', 'describe', 'reconcile']).stdout)).toMatchObject({ paused: true, note: 'change freeze' });
   expect(idflow(['schedule', 'unpause', 'reconcile']).stdout).toBe('idflow-reconcile: unpaused\n');
 
   expect(idflow(['schedule', 'trigger', 'delta-sync']).stdout).toBe('idflow-delta-sync: triggered\n');
