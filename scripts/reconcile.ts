@@ -31,12 +31,14 @@ export function reconcileCommand(): Command {
           console.log(`started ${workflowId}`);
           return;
         }
-        if (!opts.json) console.error(`started ${workflowId}`);
+        // Progress goes to stderr, with --json too: stdout stays the one JSON document, and a run
+        // held for approval says so instead of blocking silently.
+        console.error(`started ${workflowId}`);
         let lastPhase = '';
         const result = await new Promise<ReconcileResult>((resolve, reject) => {
           const timer = setInterval(() => {
             void handle.query(progressQuery).then((p) => {
-              if (p.phase === lastPhase || opts.json) return;
+              if (p.phase === lastPhase) return;
               lastPhase = p.phase;
               console.error(`  ${p.phase}${p.phase === 'awaiting approval' ? `: ${p.held.map((h) => `${h.target} ${h.reason}`).join('; ')}; run: idflow approve ${workflowId} (or reject)` : ''}`);
             }, () => undefined);

@@ -171,12 +171,14 @@ describe('the mass-deletion guard', () => {
     expect(late.stderr).toMatch(/not waiting for approval|not found|completed/i);
   });
 
-  test('no decision before the timeout means reject', async () => {
+  test('no decision before the timeout means reject; reconcile --json says on stderr that it waits, and prints only the result on stdout', async () => {
     await reconcile();
     const before = await enabledCount();
     await disableInEntra();
-    const handle = await startHeld('3 seconds');
-    const result = await handle.result();
+    const r = idflow(['reconcile', '--json', '--approval-timeout', '5 seconds']);
+    expect(r.stderr).toMatch(/^started reconcile-/m);
+    expect(r.stderr).toMatch(/^ {2}awaiting approval: aws 12 disables\/deletes exceed the threshold .*; run: idflow approve reconcile-\S+ \(or reject\)$/m);
+    const result = JSON.parse(r.stdout) as ReconcileResult;
     expect(result.decision).toMatchObject({ approved: false, by: 'timeout' });
     expect(await enabledCount()).toBe(before);
   });
