@@ -68,6 +68,8 @@ export interface IdentityStatus {
   revocationPending?: PendingRevocation[];
   /** When a leaver's retention ends and their accounts are deleted, unless they come back. */
   retentionUntil?: string;
+  /** HR's leaver whose accounts are deleted while Entra ID still lists them: kept from being re-created since. */
+  leftSince?: string;
 }
 
 export interface IdentityWorkflowInput {
@@ -86,6 +88,8 @@ export interface IdentityWorkflowInput {
   sourceIds?: string[];
   scheduled?: IdentityEvent[];
   revocationPending?: PendingRevocation[];
+  /** Carried across continue-as-new: see IdentityStatus.leftSince. */
+  leftSince?: string;
   /**
    * How long the workflow waits for another event before it completes. Short on purpose: a running
    * identity workflow tells a reconcile to keep its hands off that person.

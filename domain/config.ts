@@ -120,6 +120,8 @@ export const LifecycleSchema = z.strictObject({
    * handed to E9020's workflow, Entra ID's spelling.
    */
   employeeIds: z.enum(['case-sensitive', 'case-insensitive']).optional(),
+  /** How often a purged HR leaver that Entra ID still lists is checked again (see IdflowLeftButInSource). */
+  leaverSourceCheck: DurationSchema.optional(),
 });
 
 const ScheduleSchema = z

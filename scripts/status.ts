@@ -44,6 +44,10 @@ export function statusCommand(): Command {
           for await (const wf of client.workflow.list({ query: `IdflowRevocationPending = true AND ExecutionStatus = 'Running'` })) pending.push(wf.workflowId.replace(/^identity-/, ''));
           // A decided revoke some target has not confirmed: access still granted somewhere, worth a page.
           if (pending.length > 0) throw new Error(`${pending.length} leaver${pending.length > 1 ? 's' : ''} with a revoke not yet confirmed on every target (retried): ${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ', …' : ''}`);
+          const left: string[] = [];
+          for await (const wf of client.workflow.list({ query: `IdflowLeftButInSource = true AND ExecutionStatus = 'Running'` })) left.push(wf.workflowId.replace(/^identity-/, ''));
+          // Not re-created, so no access; but Entra ID disagrees with HR, which someone should fix there.
+          if (left.length > 0) throw new Error(`${left.length} leaver${left.length > 1 ? 's' : ''} HR removed whom Entra ID still lists as enabled (kept from being re-created): ${left.slice(0, 10).join(', ')}${left.length > 10 ? ', …' : ''}`);
           return 'no revoke pending';
         } finally {
           await close();

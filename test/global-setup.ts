@@ -12,7 +12,7 @@ import { TEST_STACK_ENV } from './support/stack';
 export default async function globalSetup(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'idflow-test-'));
   const started = Date.now();
-  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 60, workerEnv: { IDFLOW_LEAVER_RETENTION: '8 seconds', IDFLOW_WAIT_FOR_SOURCE_USER: '4 seconds' }, log: (l) => process.stderr.write(`${l}\n`) });
+  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 60, workerEnv: { IDFLOW_LEAVER_RETENTION: '8 seconds', IDFLOW_WAIT_FOR_SOURCE_USER: '4 seconds', IDFLOW_LEAVER_SOURCE_CHECK: '3 seconds' }, log: (l) => process.stderr.write(`${l}\n`) });
   const stackFile = join(stateDir, 'stack.json');
   writeStackFile(stack.info, stackFile);
   process.env[TEST_STACK_ENV] = stackFile;

@@ -13,7 +13,7 @@ import { caseOnlyMatch, sameEmployeeId } from '../domain/employee-id';
 import type { Action } from '../domain/plan';
 import { identityWorkflowV1 } from './identity-v1';
 import { ensureManagedGroups } from './managed-group';
-import { IdflowAwaitingApproval, IdflowEventType, IdflowOutcome, IdflowRevocationPending, IdflowTargets } from './search-attributes';
+import { IdflowAwaitingApproval, IdflowEventType, IdflowLeftButInSource, IdflowOutcome, IdflowRevocationPending, IdflowTargets } from './search-attributes';
 
 export * from '../contracts/identity';
 
@@ -72,6 +72,9 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   let retention: Retention | null = input.retentionUntil ? { until: Date.parse(input.retentionUntil), bySource: input.retentionBySource ?? false } : null;
   const revocations: Revocations = { pending: [...(input.revocationPending ?? [])], nextAttemptAt: input.revocationPending?.length ? Date.now() : null, sourceError: null, decidedBy: null };
   const known = new SourceIds([...(input.sourceIds ?? []), ...(input.sourceId ? [input.sourceId] : [])]);
+  // HR said the person left and their accounts are purged, but Entra ID still lists them: the workflow
+  // stays, so no reconcile re-creates them, until Entra ID agrees or HR rehires them.
+  let leftSince: number | null = input.leftSince ? Date.parse(input.leftSince) : null;
 
   setHandler(hrEventSignal, (event) => {
     queue.push(event);
@@ -93,6 +96,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     scheduled: scheduled.map((e) => ({ eventId: e.eventId!, type: e.type, effectiveAt: e.effectiveAt! })),
     revocationPending: revocations.pending,
     ...(retention ? { retentionUntil: new Date(retention.until).toISOString() } : {}),
+    ...(leftSince !== null ? { leftSince: new Date(leftSince).toISOString() } : {}),
   }));
   setHandler(waitForOutcomeUpdate, async (eventId) => {
     await condition(() => outcomeOf(eventId) !== undefined);
@@ -114,6 +118,24 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     waiting = what;
     setCurrentDetails(what ? `waiting: ${what}` : '');
   };
+  const remember = (since: number) => {
+    leftSince = since;
+    upsertSearchAttributes([{ key: IdflowLeftButInSource, value: true }]);
+  };
+  const forget = () => {
+    leftSince = null;
+    upsertSearchAttributes([{ key: IdflowLeftButInSource, value: false }]);
+  };
+  /** Entra ID still has the person as an enabled user: it has not caught up with HR. A source that cannot answer counts as yes. */
+  const stillInSource = async (): Promise<boolean> => {
+    try {
+      const identity = await fetchIdentity(employeeId);
+      return identity !== null && identity.accountEnabled;
+    } catch {
+      return true;
+    }
+  };
+
   /**
    * Asks the mass-revocation guard before anything is taken away. Held, it waits for a human's
    * decision; `overtaken` ends the wait early (a leaver arriving behind a held change), and the
@@ -222,8 +244,15 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       if (retention && retention.until <= now) {
         wait(null);
         const id = `retention-ended@${workflowInfo().historyLength}`;
+        const byHr = !retention.bySource;
         retention = null;
         record(await revoke(id, 'retention-ended', 'delete', 'leaver retention ended'));
+        if (byHr && patched('identity-remember-leaver') && (await stillInSource())) remember(Date.now());
+        continue;
+      }
+      if (leftSince !== null && queue.length === 0 && scheduled.length === 0 && revocations.nextAttemptAt === null) {
+        wait(`Entra ID still lists ${employeeId}, whom HR said left on ${new Date(leftSince).toISOString()}: not re-created; checked again every ${String(policy.leaverSourceCheck ?? '1 day')}, until Entra ID agrees or HR rehires`);
+        if (!(await condition(() => queue.length > 0, (policy.leaverSourceCheck ?? '1 day') as Duration)) && !(await stillInSource())) forget();
         continue;
       }
       const next = Math.min(scheduled[0] ? Date.parse(scheduled[0].effectiveAt!) : Infinity, revocations.nextAttemptAt ?? Infinity, retention?.until ?? Infinity);
@@ -260,6 +289,13 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         scheduled.sort((a, b) => Date.parse(a.effectiveAt!) - Date.parse(b.effectiveAt!));
         log.info('scheduled for its effective time', { eventId, effectiveAt: (event as HrEvent).effectiveAt });
         continue;
+      }
+      if (leftSince !== null) {
+        if (event.type === 'rehire' || event.type === 'joiner') forget();
+        else {
+          record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: `HR said ${employeeId} left (${new Date(leftSince).toISOString()}) and their accounts were deleted after the retention; Entra ID still listing them does not re-create them: only a rehire or a joiner does` });
+          continue;
+        }
       }
       const endsRetention = event.type === 'rehire' || event.type === 'joiner' || (event.type === 'source-changed' && retention?.bySource === true);
       // HR's leaver for someone Entra ID removed: revoked again, and the retention is HR's from now on.
@@ -303,6 +339,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         sourceId: undefined,
         sourceIds: known.all(),
         revocationPending: revocations.pending,
+        leftSince: leftSince !== null ? new Date(leftSince).toISOString() : undefined,
       });
     }
   }

@@ -10,4 +10,7 @@ export const IdflowAwaitingApproval = defineSearchAttributeKey('IdflowAwaitingAp
 /** A leaver's revoke is decided but some target has not confirmed it yet: `IdflowRevocationPending = true` lists them. */
 export const IdflowRevocationPending = defineSearchAttributeKey('IdflowRevocationPending', SearchAttributeType.BOOL);
 
-export const SEARCH_ATTRIBUTES = [IdflowEmployeeId, IdflowEventType, IdflowTargets, IdflowOutcome, IdflowAwaitingApproval, IdflowRevocationPending];
+/** HR said the person left, their accounts are deleted, and Entra ID still lists them: a data problem to fix there. */
+export const IdflowLeftButInSource = defineSearchAttributeKey('IdflowLeftButInSource', SearchAttributeType.BOOL);
+
+export const SEARCH_ATTRIBUTES = [IdflowEmployeeId, IdflowEventType, IdflowTargets, IdflowOutcome, IdflowAwaitingApproval, IdflowRevocationPending, IdflowLeftButInSource];

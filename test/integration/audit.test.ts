@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../scripts/audit-records';
+import { EntraAdmin } from '../support/entra-admin';
 import { idflow, resetTargets, temporalClient, testStack } from '../support/stack';
 
 /** `idflow audit`: the access record comes from workflow histories, decrypted with the key. */
@@ -57,7 +58,9 @@ test('csv and markdown forms', () => {
 });
 
 test('export writes the stored histories and records; verify replays them against the current code', async () => {
-  // Export archives closed runs: let the leaver's retention (8 s in tests) end.
+  // Export archives closed runs: let the leaver's retention (8 s in tests) end, with Entra ID agreeing
+  // that the person left (otherwise the workflow stays to keep them from being re-created).
+  await new EntraAdmin().setUser('E1003', { accountEnabled: false });
   const { client, close } = await temporalClient();
   await client.workflow.getHandle('identity-E1003').result().finally(close);
   const out = mkdtempSync(join(tmpdir(), 'idflow-audit-'));

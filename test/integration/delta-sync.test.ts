@@ -3,7 +3,7 @@ import { deltaSyncWorkflow } from '../../workflows/delta-sync';
 import { reconcileWorkflow } from '../../workflows/reconcile';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
-import { resetTargets, temporalClient } from '../support/stack';
+import { BUSY_IDENTITIES, resetTargets, temporalClient } from '../support/stack';
 
 /** Entra ID changes reach the targets through the delta sync and each person's identity workflow. */
 const entra = new EntraAdmin();
@@ -30,7 +30,7 @@ async function run<T>(wf: typeof deltaSyncWorkflow | typeof reconcileWorkflow, a
 async function identitiesSettled(): Promise<void> {
   await eventually('identity workflows to finish', async () => {
     let n = 0;
-    for await (const _ of client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) n += 1;
+    for await (const _ of client.workflow.list({ query: BUSY_IDENTITIES })) n += 1;
     return n;
   }, (n) => n === 0, 60_000);
 }

@@ -1,7 +1,7 @@
 import type { TargetPlan } from '../../domain/reconcile';
 import { reconcileWorkflow } from '../../workflows/reconcile';
 import { eventually } from '../support/iam';
-import { idflow, resetTargets, temporalClient } from '../support/stack';
+import { BUSY_IDENTITIES, idflow, resetTargets, temporalClient } from '../support/stack';
 
 /** `idflow plan` on the local stack: every create first, nothing after a sync. */
 beforeAll(async () => {
@@ -10,7 +10,7 @@ beforeAll(async () => {
   try {
     await eventually('no identity workflow running', async () => {
       let n = 0;
-      for await (const _ of client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running'` })) n += 1;
+      for await (const _ of client.workflow.list({ query: BUSY_IDENTITIES })) n += 1;
       return n;
     }, (n) => n === 0, 90_000);
   } finally {

@@ -1,5 +1,5 @@
 import { TENANT_DOMAIN } from '../../simulator/certs';
-import type { EventOutcome } from '../../workflows/identity';
+import { type EventOutcome, statusQuery } from '../../workflows/identity';
 import { reconcileWorkflow, type ReconcileInput, type ReconcileResult } from '../../workflows/reconcile';
 import { EntraAdmin } from './entra-admin';
 import { type CliResult, idflow, temporalClient } from './stack';
@@ -30,11 +30,24 @@ export async function newUser(employeeId: string, localPart: string, displayName
   return u.id;
 }
 
-/** Until each person's identity workflow has finished (their retention included). */
+/**
+ * Until each person's identity workflow has nothing left to do (their retention included): finished,
+ * or only remembering a purged leaver whom Entra ID still lists.
+ */
 export async function settled(employeeIds: string[]): Promise<void> {
   const { client, close } = await temporalClient();
   try {
-    for (const id of employeeIds) await client.workflow.getHandle(`identity-${id}`).result().catch(() => undefined);
+    for (const id of employeeIds) {
+      const handle = client.workflow.getHandle(`identity-${id}`);
+      const remembering = (async () => {
+        for (;;) {
+          const status = await handle.query(statusQuery).catch(() => null);
+          if (status?.leftSince) return;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
+      await Promise.race([handle.result().catch(() => undefined), remembering]);
+    }
   } finally {
     await close();
   }

@@ -70,19 +70,28 @@ export async function resetScim(): Promise<void> {
 }
 
 /** Both targets back to empty. */
-/** Fresh targets, and a fresh mass-revocation guard: its window counted revocations on the targets just emptied. */
+/**
+ * Fresh targets, and the workflows that remember them: the mass-revocation guard (its window counted
+ * revocations on the targets just emptied) and purged leavers kept from being re-created.
+ */
 export async function resetTargets(): Promise<void> {
-  await Promise.all([resetMoto(), resetScim(), resetRevocationGuard()]);
+  await Promise.all([resetMoto(), resetScim(), resetRememberedWorkflows()]);
 }
 
-export async function resetRevocationGuard(): Promise<void> {
+export async function resetRememberedWorkflows(): Promise<void> {
   const { client, close } = await temporalClient();
   try {
     await client.workflow.getHandle(REVOCATION_GUARD_WORKFLOW_ID).terminate('test: targets reset').catch(() => undefined);
+    for await (const wf of client.workflow.list({ query: `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running' AND IdflowLeftButInSource = true` })) {
+      await client.workflow.getHandle(wf.workflowId).terminate('test: targets reset').catch(() => undefined);
+    }
   } finally {
     await close();
   }
 }
+
+/** Identity workflows with work left: a purged leaver Entra ID still lists only waits, and is not counted. */
+export const BUSY_IDENTITIES = `WorkflowType = 'identityWorkflow' AND ExecutionStatus = 'Running' AND (IdflowLeftButInSource IS NULL OR IdflowLeftButInSource = false)`;
 
 /** All SCIM users, as the app sees them. */
 export async function scimUsers(): Promise<Record<string, unknown>[]> {

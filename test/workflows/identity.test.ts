@@ -243,6 +243,48 @@ describe('one empty answer is not a leaver', () => {
   });
 });
 
+describe('a leaver is remembered', () => {
+  test('after the purge, a person Entra ID still lists is not re-created until Entra ID agrees or HR rehires', async () => {
+    const { world, activities } = fakeWorld();
+    world.identity = { id: 'S1', employeeId: 'E1', accountEnabled: true, attributes: {}, groups: [] } as unknown as SourceIdentity;
+    activities.lifecyclePolicy = async () => ({ ...POLICY, leaverRetention: '1 second', leaverSourceCheck: '1 second' });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'leaver', employeeId: 'E1', eventId: 'L1' }]);
+      await outcomeOf(handle, 'L1');
+      const status = await until(() => handle.query(statusQuery), (st) => st.leftSince !== undefined);
+      expect(status.waiting).toContain('Entra ID still lists E1, whom HR said left');
+      expect((await handle.describe()).searchAttributes.IdflowLeftButInSource).toEqual([true]);
+      // Entra ID's change reaches the workflow: nothing is provisioned.
+      const calls = world.provisionCalls;
+      await handle.signal(hrEventSignal, { type: 'source-changed', employeeId: 'E1', eventId: 'C1', sourceId: 'S1' } as IdentityEvent);
+      const changed = await outcomeOf(handle, 'C1');
+      expect(changed.outcome).toBe('ignored');
+      expect(changed.error).toContain('does not re-create them');
+      expect(world.provisionCalls).toBe(calls);
+      // Entra ID agrees (the user is disabled): the workflow lets go, and ends.
+      world.identity = { ...world.identity!, accountEnabled: false };
+      await handle.result();
+      expect((await handle.describe()).searchAttributes.IdflowLeftButInSource).toEqual([false]);
+    });
+  });
+
+  test('a rehire ends the remembering and provisions again', async () => {
+    const { world, activities } = fakeWorld();
+    world.identity = { id: 'S1', employeeId: 'E1', accountEnabled: true, attributes: {}, groups: [] } as unknown as SourceIdentity;
+    activities.lifecyclePolicy = async () => ({ ...POLICY, leaverRetention: '1 second', leaverSourceCheck: '1 hour' });
+    activities.transformIdentity = async () => ({ configVersion: 'test', decisions: [{ target: 'iam', userName: 'e1', sourceId: 'S1', desired: null }] });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'leaver', employeeId: 'E1', eventId: 'L1' }]);
+      await until(() => handle.query(statusQuery), (st) => st.leftSince !== undefined);
+      await handle.signal(hrEventSignal, { type: 'rehire', employeeId: 'E1', eventId: 'R1' });
+      expect((await outcomeOf(handle, 'R1')).outcome).not.toBe('ignored');
+      expect(world.provisionCalls).toBeGreaterThan(0);
+      expect((await handle.query(statusQuery)).leftSince).toBeUndefined();
+      await handle.terminate('test over');
+    });
+  });
+});
+
 describe('employee ids are canonical', () => {
   test('an id that matches Entra ID only by case is refused, and nothing is revoked', async () => {
     const { world, activities } = fakeWorld();
@@ -271,6 +313,16 @@ describe('employee ids are canonical', () => {
     });
   });
 });
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
