@@ -4,7 +4,9 @@
  * scim2-server, one worker), then measures, in order:
  *   1. a cold full reconcile into IAM and SCIM (wall time, identities per second);
  *   2. a no-op reconcile (time, target writes, target calls and Temporal history events per identity);
- *   3. HR mover events (latency from sent to verified: p50/p95/p99/max);
+ *   3. HR mover events (latency from sent to verified: p50/p95/p99/max), then a few leavers one at a
+ *      time (sent -> revoked and read back in every target), fewer than the mass-revocation guard's
+ *      threshold, so none is held;
  *   4. the worker's peak RSS;
  *   5. a naive sequential sync (same connectors, no Temporal, no batching) on fresh targets, for the ratio.
  * Target calls are counted by pass-through proxies in front of moto and scim2-server; Graph calls by
@@ -62,7 +64,9 @@ interface Options {
   keepState: boolean;
 }
 
-const GOALS = { coldMs: 120_000, noopMs: 20_000, eventP99Ms: 2_000 };
+const GOALS = { coldMs: 120_000, noopMs: 20_000, eventP99Ms: 2_000, leaverMs: 1_000 };
+/** Below deletionGuard.maxCount (10 in the config), so the guard lets each through: the healthy path. */
+const LEAVERS = 8;
 const TASK_QUEUE = process.env.IDFLOW_TASK_QUEUE ?? 'idflow';
 
 function parseOptions(): Options | null {
@@ -263,6 +267,7 @@ async function main(): Promise<number> {
     const events = await measure('HR events', () => runEvents(client, movers, opts));
     const eventHistories = await identityHistoryLengths(client, movers.map((m) => m.employeeId));
     const eventBreakdown = await eventLatencyBreakdown(client, events.value.sent);
+    const leavers = opts.events > 0 ? await runLeavers(client, movers.slice(-LEAVERS).map((m) => m.employeeId)) : null;
     // ---------------------------------------------------------------- 4. worker memory
     const workerMemory = memoryOf(workerPid);
     // ---------------------------------------------------------------- 5. naive sync
@@ -296,6 +301,13 @@ async function main(): Promise<number> {
             { figure: 'HR events: p99', value: seconds(ev.p99, 2), goal: `<= ${seconds(GOALS.eventP99Ms, 0)}`, met: ev.p99 <= GOALS.eventP99Ms && ev.timeouts === 0 },
             { figure: 'HR events: max', value: seconds(ev.max, 2), goal: '', met: null },
             { figure: 'HR events: outcomes', value: Object.entries(ev.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') + (ev.timeouts ? `, timed out ${ev.timeouts}` : ''), goal: '', met: null },
+          ]
+        : []),
+      ...(leavers
+        ? [
+            { figure: `leaver, sent -> revoked in every target (${leavers.latencies.length}, one at a time): p50`, value: seconds(leavers.p50, 2), goal: `<= ${seconds(GOALS.leaverMs, 0)}`, met: leavers.p50 <= GOALS.leaverMs && leavers.notRevoked.length === 0 },
+            { figure: 'leaver: max', value: seconds(leavers.max, 2), goal: '', met: null },
+            ...(leavers.notRevoked.length ? [{ figure: 'leaver: not revoked', value: leavers.notRevoked.join('; '), goal: '0', met: false }] : []),
           ]
         : []),
       { figure: `worker peak RSS (VmHWM)${coldCut ? ', both workers' : ''}`, value: `${workerPeak} MiB`, goal: '', met: null },
@@ -361,6 +373,7 @@ async function main(): Promise<number> {
         historyEventsPerIdentityWorkflow: eventHistories,
         fromHistories: eventBreakdown,
       },
+      leavers: leavers ? { count: leavers.latencies.length + leavers.notRevoked.length, oneAtATime: true, latencyMs: { p50: leavers.p50, max: leavers.max, all: leavers.latencies.map(round) }, notRevoked: leavers.notRevoked } : null,
       worker: {
         pid: workerPid,
         peakRssMiB: workerPeak,
@@ -535,6 +548,23 @@ async function runEvents(client: Client, movers: Mover[], opts: Options): Promis
   await Promise.all(Array.from({ length: opts.eventConcurrency }, lane));
   const r = (p: number) => Math.round(percentile(latencies, p));
   return { latencies, sendMs, p50: r(50), p95: r(95), p99: r(99), max: r(100), outcomes, timeouts, failedSample, targetActions, sent, queries };
+}
+
+/** Leavers one at a time, as `idflow event leaver --wait` sends them: sent -> revoked and read back in every target. */
+async function runLeavers(client: Client, employeeIds: string[]): Promise<{ latencies: number[]; p50: number; max: number; notRevoked: string[] }> {
+  const latencies: number[] = [];
+  const notRevoked: string[] = [];
+  for (const employeeId of employeeIds) {
+    const eventId = `bench-leaver-${employeeId}-${randomBytes(4).toString('hex')}`;
+    const t0 = performance.now();
+    const workflowId = await signalIdentity(client, TASK_QUEUE, { type: 'leaver', employeeId, eventId });
+    const outcome = await awaitEventOutcome(client.workflow.getHandle(workflowId), eventId, Date.now() + 60_000);
+    const ms = performance.now() - t0;
+    if (!outcome || outcome.outcome !== 'provisioned' || outcome.targets.some((t) => !t.verified)) notRevoked.push(`${employeeId}: ${outcome ? `${outcome.outcome} ${outcome.error ?? ''}` : 'no outcome in 60 s'}`);
+    else latencies.push(ms);
+  }
+  const r = (p: number) => Math.round(percentile(latencies, p));
+  return { latencies, p50: r(50), max: r(100), notRevoked };
 }
 
 /** Mean and max history length of the movers' identity workflows (one event each so far). */
