@@ -6,7 +6,7 @@ import { type AccountPlan, type Action, planAccount, revokesAccess } from '../do
 import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
 import type { ApprovalPolicy, LifecyclePolicy } from '../domain/config';
-import type { GroupToCreate } from '../workflows/managed-group';
+import type { GroupToCreate } from '../contracts/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
 import { connectorFor, type Runtime } from './runtime';
 import type { TargetConnector } from './targets/connector';

@@ -8,7 +8,7 @@ import type { Action, ActionOp } from '../domain/plan';
 import { countActions } from '../domain/plan';
 import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, planTarget, type TargetPlan } from '../domain/reconcile';
 import type { ActualGroup } from '../domain/types';
-import { MANAGED_GROUP_TIMEOUT, managedGroupWorkflow } from '../workflows/managed-group';
+import { MANAGED_GROUP_TIMEOUT, MANAGED_GROUP_WORKFLOW, type ManagedGroupWorkflow } from '../contracts/managed-group';
 import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
 import { readIdentitiesInActivity } from './graph/listing';
 import { managedGroupWorkflowId } from './managed-group-id';
@@ -206,7 +206,7 @@ async function createGroupsInTheirPlace(target: string, groups: readonly string[
     const results = await Promise.all(groups.map((group) => limit(async () => {
       if (cancellationSignal.aborted) return null;
       try {
-        const g = await client.workflow.execute(managedGroupWorkflow, {
+        const g = await client.workflow.execute<ManagedGroupWorkflow>(MANAGED_GROUP_WORKFLOW, {
           workflowId: managedGroupWorkflowId(target, group),
           taskQueue: info.taskQueue,
           args: [{ target, group }],

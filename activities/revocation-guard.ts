@@ -1,7 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowIdConflictPolicy, WithStartWorkflowOperation } from '@temporalio/client';
-import { REVOCATION_GUARD_WORKFLOW_ID, type RevocationAnswer, type RevocationRequest, requestRevocationUpdate, type TargetLimit, withdrawRevocationUpdate } from '../contracts/revocation-guard';
-import { revocationGuardWorkflow } from '../workflows/revocation-guard';
+import { REVOCATION_GUARD_WORKFLOW, REVOCATION_GUARD_WORKFLOW_ID, type RevocationGuardWorkflow, type RevocationAnswer, type RevocationRequest, requestRevocationUpdate, type TargetLimit, withdrawRevocationUpdate } from '../contracts/revocation-guard';
 import type { Runtime } from './runtime';
 
 /** Used when a target's guard names only maxPercent: a share of owned accounts needs a full read, so the window counts people. */
@@ -24,7 +23,7 @@ export function revocationGuardActivities(runtime: Runtime) {
     /** Granted at once below the threshold; otherwise held, and the decision arrives as a signal. */
     async requestRevocationPermit(input: RevocationPermitInput): Promise<RevocationAnswer> {
       const { client, info } = Context.current();
-      const startWorkflowOperation = new WithStartWorkflowOperation(revocationGuardWorkflow, {
+      const startWorkflowOperation = new WithStartWorkflowOperation<RevocationGuardWorkflow>(REVOCATION_GUARD_WORKFLOW, {
         workflowId: REVOCATION_GUARD_WORKFLOW_ID,
         taskQueue: info.taskQueue,
         args: [{}],

@@ -6,8 +6,7 @@ import { graphSelect, referencedGroups } from '../domain/mapping';
 import { createGraphClient, credentialFromEnv } from './graph/client';
 import { GraphSource } from './graph/source';
 import type { TargetConnector } from './targets/connector';
-import { IamConnector } from './targets/iam';
-import { ScimConnector } from './targets/scim';
+import { createConnector } from './targets/registry';
 
 /** What the worker's activities share: the loaded config, the source and one connector per target. */
 export interface Runtime {
@@ -40,8 +39,7 @@ export function createRuntime(path = configPath(), env: NodeJS.ProcessEnv = proc
   const connectors = new Map<string, TargetConnector>();
   for (const [name, target] of Object.entries(config.targets)) {
     if (!target.enabled) continue;
-    if (target.type === 'aws-iam') connectors.set(name, new IamConnector(name, target, config.instance));
-    else connectors.set(name, new ScimConnector(name, target, config.instance));
+    connectors.set(name, createConnector(name, target, config.instance));
   }
   return { loaded, configVersion: loaded.version, select: graphSelect(loaded.targets), source, connectors };
 }

@@ -1,12 +1,12 @@
 import { type Client, type WorkflowHandle, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { type IdentityEvent, identityWorkflowId } from '../domain/events';
-import { type EventOutcome, eventOutcomeQuery, hrEventSignal, identityWorkflow, waitForOutcomeUpdate } from '../workflows/identity';
+import { type EventOutcome, eventOutcomeQuery, hrEventSignal, IDENTITY_WORKFLOW, type IdentityWorkflow, waitForOutcomeUpdate } from '../contracts/identity';
 import { IdflowEmployeeId } from '../workflows/search-attributes';
 
 /** Hands an event to the person's workflow, starting it if it is not running: one writer per person. */
 export async function signalIdentity(client: Client, taskQueue: string, event: IdentityEvent): Promise<string> {
   const workflowId = identityWorkflowId(event.employeeId);
-  await client.workflow.signalWithStart(identityWorkflow, {
+  await client.workflow.signalWithStart<IdentityWorkflow, [IdentityEvent]>(IDENTITY_WORKFLOW, {
     workflowId,
     taskQueue,
     args: [{ employeeId: event.employeeId }],

@@ -7,6 +7,10 @@ import type { IdentityEvent } from '../domain/events';
  * workflow. Change only compatibly (new optional fields); the replay test holds older runs to it.
  */
 
+/** The workflow's type, for starting it by name (clients and activities never import workflow code). */
+export const IDENTITY_WORKFLOW = 'identityWorkflow';
+export type IdentityWorkflow = (input: IdentityWorkflowInput) => Promise<IdentityStatus>;
+
 export const hrEventSignal = defineSignal<[IdentityEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');
 export const statusQuery = defineQuery<IdentityStatus>('status');

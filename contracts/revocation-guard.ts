@@ -11,6 +11,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
  */
 
 export const REVOCATION_GUARD_WORKFLOW_ID = 'idflow-revocation-guard';
+/** Its workflow type, for starting it by name (activities never import workflow code). */
+export const REVOCATION_GUARD_WORKFLOW = 'revocationGuardWorkflow';
+export type RevocationGuardWorkflow = (input?: { state?: GuardState; approvalTimeout?: string }) => Promise<GuardState>;
 
 export interface TargetLimit {
   /** People losing access on this target within `window` before the guard holds. */

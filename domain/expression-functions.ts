@@ -3,7 +3,8 @@
  * docs/expressions.md). Every function is total: whatever the data, it returns a Value and never
  * throws. Pure: no I/O, no clock, no randomness, so it is safe in replayed workflow code.
  */
-import type { Value } from './expression';
+/** A value an expression works with: what Entra attributes hold once read. */
+export type Value = string | number | boolean | null;
 
 /** Hard limits that keep hostile configuration or data from exhausting CPU or memory. */
 export const EXPRESSION_LIMITS = Object.freeze({

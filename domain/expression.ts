@@ -18,12 +18,12 @@ import {
   compileSafeRegex,
   valueToInteger,
   type FunctionDefinition,
+  type Value,
 } from './expression-functions';
 
 export { EXPRESSION_LIMITS, normalizeDiacritics } from './expression-functions';
 
-/** A value an expression works with: what Entra attributes hold once read. */
-export type Value = string | number | boolean | null;
+export type { Value } from './expression-functions';
 
 export interface LiteralExpression {
   readonly kind: 'literal';

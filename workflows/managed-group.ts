@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ApplicationFailure, executeChild, ParentClosePolicy, proxyActivities, sleep } from '@temporalio/workflow';
 import type { IdflowActivities } from '../activities';
+import { type GroupToCreate, MANAGED_GROUP_TIMEOUT, type ManagedGroupInput } from '../contracts/managed-group';
 import type { ActualGroup } from '../domain/types';
 
 /**
@@ -10,16 +11,7 @@ import type { ActualGroup } from '../domain/types';
  * unique there. Each run looks before it creates, so running it again is harmless.
  */
 
-export interface ManagedGroupInput {
-  target: string;
-  group: string;
-}
-
-/** A group to create and the id of the workflow that creates it. */
-export interface GroupToCreate {
-  group: string;
-  workflowId: string;
-}
+export * from '../contracts/managed-group';
 
 const { ensureGroup } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '1 minute',
@@ -36,8 +28,6 @@ export async function ensureManagedGroups(target: string, groups: readonly Group
   return Promise.all(groups.map(({ group, workflowId }) => ensureManagedGroup(target, group, workflowId)));
 }
 
-/** A group's run that does not finish in this time has failed; its callers stop waiting for it. */
-export const MANAGED_GROUP_TIMEOUT = '10 minutes';
 const START_ATTEMPTS = 12;
 
 async function ensureManagedGroup(target: string, group: string, workflowId: string): Promise<ActualGroup> {
