@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { employeeIdKey } from '../domain/employee-id';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -26,6 +27,8 @@ export interface ReconcileTargetInput {
   dryRun: boolean;
   /** Disables and deletes a human approved for this run; the guard holds them otherwise. */
   approvedDestructive?: number;
+  /** The digest of exactly the held actions that were approved: a plan whose held set differs is held again. */
+  approvedDigest?: string;
   /** Identities to leave alone: their own workflow is processing newer events. */
   skipEmployeeIds?: string[];
 }
@@ -104,7 +107,14 @@ export function reconcileActivities(runtime: Runtime) {
       const { connector } = compiled(input.target);
       const { plan, read, identities, owned, sourcePages, targetCalls } = await planLive(input.target);
       const guardConfig = compiled(input.target).target.config.deletionGuard;
-      const guard = deletionGuard(plan, guardConfig, owned, input.approvedDestructive ?? 0);
+      const held = plan.identities.flatMap((p) => p.actions.filter(isDestructive));
+      const digest = heldActionsDigest(held);
+      // Terraform's saved plan: an approval applies the set that was approved, or nothing.
+      const stale = input.approvedDigest !== undefined && held.length > 0 && input.approvedDigest !== digest;
+      const decided = deletionGuard(plan, guardConfig, owned, stale ? 0 : (input.approvedDestructive ?? 0));
+      const guard: GuardDecision = stale
+        ? { held: held.length, triggered: true, reason: `the held disables/deletes changed since they were approved (approved ${input.approvedDigest!.slice(0, 12)}, now ${digest.slice(0, 12)}): a new approval is needed`, digest }
+        : decided.triggered ? { ...decided, digest } : decided;
       // Without regard to case: a workflow started as identity-e9020 still keeps a reconcile off E9020.
       const skip = new Set((input.skipEmployeeIds ?? []).map(employeeIdKey));
       const applied = countActions([]);
@@ -169,6 +179,12 @@ export function reconcileActivities(runtime: Runtime) {
       };
     },
   };
+}
+
+/** sha256 of exactly which accounts would be disabled or deleted, in any order: what an approval binds to. */
+export function heldActionsDigest(actions: readonly Action[]): string {
+  const keys = actions.map((a) => `${a.op} ${'externalId' in a && a.externalId ? a.externalId : ''} ${a.userName}`).sort();
+  return createHash('sha256').update(keys.join('\n')).digest('hex');
 }
 
 /** Employees whose identity workflow is running, from the visibility store (may lag by a moment). */

@@ -107,6 +107,8 @@ export interface GuardDecision {
   held: number;
   triggered: boolean;
   reason: string;
+  /** sha256 of the held actions: an approval names it, and applies only that set. */
+  digest?: string;
 }
 
 /**

@@ -25,10 +25,14 @@ export function decisionCommand(kind: 'approve' | 'reject'): Command {
           await decideGuard(client, kind, by, opts);
           return;
         }
-        const { approveUpdate, rejectUpdate } = await import('../workflows/reconcile');
-        const decision = await client.workflow
-          .getHandle(workflowId)
-          .executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, note: opts.note }] })
+        const { approveUpdate, progressQuery, rejectUpdate } = await import('../workflows/reconcile');
+        const handle = client.workflow.getHandle(workflowId);
+        // The decision names exactly the held actions shown here; the run applies those or nothing.
+        const progress = await handle.query(progressQuery).catch(() => null);
+        const digests = Object.fromEntries((progress?.held ?? []).flatMap((h) => (h.digest ? [[h.target, h.digest]] : [])));
+        for (const h of progress?.held ?? []) console.log(`${h.target}: ${h.count} held (${h.reason})${h.digest ? `, digest ${h.digest}` : ''}`);
+        const decision = await handle
+          .executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [{ by, note: opts.note, ...(Object.keys(digests).length ? { digests } : {}) }] })
           .catch((err: Error) => {
             throw new CliError(`${kind} ${workflowId} failed: ${(err.cause as Error | undefined)?.message ?? err.message}`);
           });

@@ -29,7 +29,7 @@ export interface ReconcileProgress {
   phase: 'planning' | 'applying' | 'awaiting approval' | 'applying approved' | 'done';
   dryRun: boolean;
   results: ReconcileTargetResult[];
-  held: { target: string; count: number; reason: string }[];
+  held: { target: string; count: number; reason: string; digest?: string }[];
   decision: ApprovalDecision | null;
 }
 
@@ -38,8 +38,14 @@ export interface ReconcileResult extends ReconcileProgress {
 }
 
 export const progressQuery = defineQuery<ReconcileProgress>('progress');
-export const approveUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('approve');
-export const rejectUpdate = defineUpdate<ApprovalDecision, [{ by: string; note?: string }]>('reject');
+/** `digests`: per target, the digest of the held actions the approver saw; a decision on a stale view is refused. */
+export interface DecisionArgs {
+  by: string;
+  note?: string;
+  digests?: Record<string, string>;
+}
+export const approveUpdate = defineUpdate<ApprovalDecision, [DecisionArgs]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalDecision, [DecisionArgs]>('reject');
 
 const { reconcileTarget, enabledTargets, identitiesInFlight, approvalPolicy } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '30 minutes',
@@ -57,7 +63,7 @@ const FIRST_RETRY_DELAY_MS = 5_000;
 export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileResult> {
   const dryRun = input.dryRun ?? false;
   const progress: ReconcileProgress = { phase: 'planning', dryRun, results: [], held: [], decision: null };
-  const decide = (approved: boolean) => async (args: { by: string; note?: string }): Promise<ApprovalDecision> => {
+  const decide = (approved: boolean) => async (args: DecisionArgs): Promise<ApprovalDecision> => {
     // The rule is the worker's config, not the requester's input.
     if (approved && input.requestedBy !== undefined && patched('approval-four-eyes') && (await approvalPolicy()).fourEyes && args.by === input.requestedBy) {
       throw ApplicationFailure.nonRetryable(`four eyes: ${args.by} started this run and cannot approve it; someone else must (approvals.fourEyes)`, 'Approval.fourEyes');
@@ -67,8 +73,11 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
     progress.decision = decision;
     return decision;
   };
-  const onlyWhileWaiting = (_args: { by: string; note?: string }) => {
+  const onlyWhileWaiting = (args: DecisionArgs) => {
     if (progress.phase !== 'awaiting approval' || progress.decision) throw new Error(`this run is not waiting for approval (phase: ${progress.phase})`);
+    for (const h of progress.held) {
+      if (h.digest && args.digests?.[h.target] !== h.digest) throw new Error(`the decision must name the held actions it is about: ${h.target} holds ${h.count} with digest ${h.digest} (idflow approve reads and sends them)`);
+    }
   };
   setHandler(progressQuery, () => progress);
   setHandler(approveUpdate, decide(true), { validator: onlyWhileWaiting });
@@ -81,7 +90,7 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
   progress.phase = dryRun ? 'planning' : 'applying';
   memo(progress);
   progress.results = await Promise.all(targets.map((target) => reconcileUntilSettled({ target, dryRun, skipEmployeeIds })));
-  progress.held = progress.results.filter((r) => r.guard.triggered).map((r) => ({ target: r.target, count: r.guard.held, reason: r.guard.reason }));
+  progress.held = progress.results.filter((r) => r.guard.triggered).map((r) => ({ target: r.target, count: r.guard.held, reason: r.guard.reason, ...(r.guard.digest ? { digest: r.guard.digest } : {}) }));
 
   if (!dryRun && progress.held.length > 0) {
     progress.phase = 'awaiting approval';
@@ -93,14 +102,15 @@ export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<Rec
     if (progress.decision!.approved) {
       progress.phase = 'applying approved';
       memo(progress);
-      const approved = await Promise.all(progress.held.map((h) => reconcileUntilSettled({ target: h.target, dryRun: false, approvedDestructive: h.count, skipEmployeeIds })));
+      const approved = await Promise.all(progress.held.map((h) => reconcileUntilSettled({ target: h.target, dryRun: false, approvedDestructive: h.count, ...(h.digest ? { approvedDigest: h.digest } : {}), skipEmployeeIds })));
       progress.results = progress.results.map((r) => approved.find((a) => a.target === r.target) ?? r);
     }
   }
 
   progress.phase = 'done';
   const failed = progress.results.some((r) => r.failures.count > 0);
-  const held = progress.held.length > 0 && !progress.decision?.approved;
+  // Still held: rejected, timed out, or the plan changed since it was approved (a new approval is needed).
+  const held = progress.results.some((r) => r.guard.triggered);
   upsertSearchAttributes([{ key: IdflowOutcome, value: dryRun ? 'planned' : failed ? 'failed' : held ? 'held' : 'reconciled' }]);
   memo(progress);
   return { ...progress, summary: summarize(progress) };

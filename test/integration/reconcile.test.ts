@@ -1,6 +1,6 @@
 import { AddUserToGroupCommand, CreateGroupCommand, CreateUserCommand, TagUserCommand } from '@aws-sdk/client-iam';
 import type { Client } from '@temporalio/client';
-import { type ReconcileResult, progressQuery, reconcileWorkflow } from '../../workflows/reconcile';
+import { approveUpdate, type ReconcileResult, progressQuery, reconcileWorkflow } from '../../workflows/reconcile';
 import { IdflowAwaitingApproval } from '../../workflows/search-attributes';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
@@ -95,9 +95,11 @@ test('a failure no retry can fix (the name is taken by an account idflow does no
 
 describe('the mass-deletion guard', () => {
   /** Twelve people with enabled accounts leave at once in Entra ID (past the first few, which other tests use). */
-  async function disableInEntra(): Promise<void> {
+  async function disableInEntra(): Promise<string[]> {
     const enabled = (await accounts()).filter((a) => a.tags['idflow:status'] === 'enabled' && a.tags['idflow:employee-id']! > 'E1009');
-    for (const a of enabled.slice(0, 12)) await entra.setUser(a.tags['idflow:employee-id']!, { accountEnabled: false });
+    const ids = enabled.slice(0, 12).map((a) => a.tags['idflow:employee-id']!);
+    for (const id of ids) await entra.setUser(id, { accountEnabled: false });
+    return ids;
   }
 
   async function startHeld(approvalTimeout: string) {
@@ -153,6 +155,26 @@ describe('the mass-deletion guard', () => {
     const listed: string[] = [];
     for await (const wf of client.workflow.list({ query: `IdflowAwaitingApproval = true AND ExecutionStatus = 'Running'` })) listed.push(wf.workflowId);
     expect(listed.filter((id) => id.startsWith('test-reconcile-'))).toEqual([]);
+  });
+
+  test('an approval applies exactly the held set it names: a plan that changed since is held for a new approval', async () => {
+    await reconcile();
+    const before = await enabledCount();
+    const gone = await disableInEntra();
+    const handle = await startHeld('1 minute');
+    const held = (await handle.query(progressQuery)).held;
+    expect(held.every((h) => /^[0-9a-f]{64}$/.test(h.digest ?? ''))).toBe(true);
+    // A decision that does not name the held set is refused.
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'someone.else@contoso.example' }] })).rejects.toThrow();
+    // One more person leaves in Entra ID after the approver looked: the held set is no longer the one approved.
+    const another = (await accounts()).find((a) => a.tags['idflow:status'] === 'enabled' && a.tags['idflow:employee-id']! > 'E1009' && !gone.includes(a.tags['idflow:employee-id']!))!;
+    await entra.setUser(another.tags['idflow:employee-id']!, { accountEnabled: false });
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'someone.else@contoso.example', digests: Object.fromEntries(held.map((h) => [h.target, h.digest!])) }] });
+    const result = await handle.result();
+    expect(result.results.every((r) => r.guard.triggered && /changed since they were approved/.test(r.guard.reason))).toBe(true);
+    expect(result.results[0]!.applied.disable).toBe(0);
+    expect(await enabledCount()).toBe(before);
+    expect((await handle.describe()).searchAttributes.IdflowOutcome).toEqual(['held']);
   });
 
   test('rejected: nothing is disabled', async () => {

@@ -24,16 +24,18 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-/** One target with 12 disables held; an approved round applies them. */
-function activities(fourEyes: boolean): Partial<IdflowActivities> {
+const seenInputs: ReconcileTargetInput[] = [];
+
+/** One target with 12 disables held; an approved round applies them. `digest`: the held set's. */
+function activities(fourEyes: boolean, digest?: string): Partial<IdflowActivities> {
   const counts = { create: 0, update: 0, rename: 0, enable: 0, disable: 12, delete: 0, addMember: 0, removeMember: 0, createGroup: 0 };
   return {
     enabledTargets: async () => ['aws'],
     identitiesInFlight: async () => [],
     approvalPolicy: async () => ({ fourEyes }),
-    reconcileTarget: async (input: ReconcileTargetInput) => ({
+    reconcileTarget: async (input: ReconcileTargetInput) => (seenInputs.push(input), {
       target: input.target, planned: counts, applied: { ...counts, disable: input.approvedDestructive ? 12 : 0 },
-      guard: input.approvedDestructive ? { held: 0, triggered: false, reason: 'approved' } : { held: 12, triggered: true, reason: '12 disables/deletes exceed the threshold of 10 accounts' },
+      guard: input.approvedDestructive ? { held: 0, triggered: false, reason: 'approved' } : { held: 12, triggered: true, reason: '12 disables/deletes exceed the threshold of 10 accounts', ...(digest ? { digest } : {}) },
       drift: { count: 0, sample: [] }, findings: { count: 0, sample: [] }, failures: { count: 0, retryable: 0, sample: [] }, skipped: { count: 0, sample: [] },
       planSample: [], verify: { checked: true, remaining: 0 }, reads: { sourcePages: 1, targetCalls: 1 }, durationMs: 1,
     }) as unknown as ReconcileTargetResult,
@@ -41,9 +43,9 @@ function activities(fourEyes: boolean): Partial<IdflowActivities> {
 }
 
 let seq = 0;
-async function heldRun(fourEyes: boolean, requestedBy?: string) {
+async function heldRun(fourEyes: boolean, requestedBy?: string, digest?: string) {
   const taskQueue = `reconcile-approval-${++seq}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities: activities(fourEyes) });
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities: activities(fourEyes, digest) });
   const handle = await env.client.workflow.start(reconcileWorkflow, { taskQueue, workflowId: `reconcile-test-${seq}`, args: [{ approvalTimeout: '1 minute', ...(requestedBy ? { requestedBy } : {}) }] });
   return { worker, handle };
 }
@@ -75,5 +77,17 @@ test('with approvals.fourEyes off, the requester may approve their own run', asy
     await awaitingApproval(handle);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice@contoso.example' }] });
     expect((await handle.result()).decision).toMatchObject({ approved: true, by: 'alice@contoso.example' });
+  });
+});
+
+test('an approval names the held set by its digest, and the approved round applies only that set', async () => {
+  const { worker, handle } = await heldRun(true, undefined, 'd'.repeat(64));
+  await worker.runUntil(async () => {
+    await awaitingApproval(handle);
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob@contoso.example' }] })).rejects.toMatchObject({ cause: { message: expect.stringContaining('must name the held actions') } });
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob@contoso.example', digests: { aws: 'e'.repeat(64) } }] })).rejects.toThrow();
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob@contoso.example', digests: { aws: 'd'.repeat(64) } }] });
+    await handle.result();
+    expect(seenInputs.at(-1)).toMatchObject({ approvedDestructive: 12, approvedDigest: 'd'.repeat(64) });
   });
 });
