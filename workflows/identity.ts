@@ -522,7 +522,8 @@ async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['
     const changed = targets.some((t) => t.actions > 0);
     return { eventId, type, outcome: failed ? 'failed' : changed ? 'provisioned' : 'verified', targets };
   } catch (err) {
-    return { eventId, type, outcome: 'failed', targets: [], error: errorMessage(err) };
+    const overtaken = (err as ApplicationFailure).type === 'Lifecycle.overtaken';
+    return { eventId, type, outcome: overtaken ? 'ignored' : 'failed', targets: [], error: errorMessage(err) };
   }
 }
 
@@ -559,7 +560,10 @@ async function fetchWithPatience(ctx: EventContext): Promise<SourceIdentity> {
       throw ApplicationFailure.nonRetryable(`employee ${ctx.employeeId} was not found in Entra ID within ${ctx.policy.waitForSourceUser}`, 'Source.notFound');
     }
     ctx.wait(`employee ${ctx.employeeId} to appear in Entra ID (until ${new Date(deadline).toISOString()})`);
-    await sleep(delay);
+    if (patched('identity-leaver-overtakes-joiner')) {
+      // A leaver never waits behind a joiner that is itself still waiting for Entra ID.
+      if (await condition(ctx.overtaken, delay)) throw ApplicationFailure.nonRetryable(`a leaver arrived while waiting for ${ctx.employeeId} to appear in Entra ID; the leaver decides`, 'Lifecycle.overtaken');
+    } else await sleep(delay);
     delay = Math.min(delay * 2, 10 * 60_000);
   }
 }

@@ -204,6 +204,24 @@ describe('a leaver is never delayed', () => {
     });
   });
 
+  test('a joiner still waiting for Entra ID to have the person never holds up a leaver behind it', async () => {
+    const { world, activities } = fakeWorld();
+    activities.lifecyclePolicy = async () => ({ ...POLICY, waitForSourceUser: '1 hour' });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'joiner', employeeId: 'E1', eventId: 'J1' }]);
+      await until(() => handle.query(statusQuery), (st) => (st.waiting ?? '').includes('to appear in Entra ID'));
+      const sent = Date.now();
+      await handle.signal(hrEventSignal, { type: 'leaver', employeeId: 'E1', eventId: 'L1' });
+      const joiner = await outcomeOf(handle, 'J1');
+      expect(joiner.outcome).toBe('ignored');
+      expect(joiner.error).toContain('a leaver arrived while waiting');
+      expect((await outcomeOf(handle, 'L1')).outcome).toBe('provisioned');
+      expect(Date.now() - sent).toBeLessThan(4_000);
+      expect(world.accounts.get('iam')!.get('S1')).toBe(false);
+      await handle.terminate('test over');
+    });
+  });
+
   test('an effectiveAt beyond the configured horizon is refused with a clear outcome, not waited for', async () => {
     const { activities } = fakeWorld();
     await withWorker(activities, async (start) => {
