@@ -122,7 +122,8 @@ describe('the mass-deletion guard', () => {
     const handle = await startHeld('1 minute');
     const progress = await handle.query(progressQuery);
     const reason = expect.stringMatching(/^12 disables\/deletes exceed the threshold of 10 accounts or 20% of \d+ owned accounts$/);
-    expect(progress.held).toEqual([{ target: 'aws', count: 12, reason }, { target: 'app', count: 12, reason }]);
+    const digest = expect.stringMatching(/^[0-9a-f]{64}$/);
+    expect(progress.held).toEqual([{ target: 'aws', count: 12, reason, digest }, { target: 'app', count: 12, reason, digest }]);
     // Everything else went ahead while the disables wait.
     expect((await userTags('ada.lovelace')).JobTitle).toBe('Chief Engineer');
     expect(await enabledCount()).toBe(before);
