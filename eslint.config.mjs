@@ -20,5 +20,15 @@ export default tseslint.config(
       ] }],
     },
   },
+  {
+    files: ['domain/**/*.ts'],
+    rules: {
+      // domain/ is pure and vendor-neutral: a vendor's rules reach it through the registries (runtime/plugins.ts).
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [
+        { group: ['../activities', '../activities/*', '../targets', '../targets/*', '../sources', '../sources/*', '../runtime', '../runtime/*', '../client', '../client/*', '../workflows', '../workflows/*'], message: 'domain/ imports only domain/ and contracts/' },
+        { group: ['@temporalio/*', '@aws-sdk/*', '@azure/*', '@microsoft/*', 'node:*'], message: 'domain/ is pure: no SDKs, no I/O' },
+      ] }],
+    },
+  },
   { files: ['**/*.js', 'bin/*'], languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

@@ -5,7 +5,7 @@ import { type Action, type ActionOp, countActions } from '../domain/plan';
 import type { IdentityPlan } from '../domain/reconcile';
 import type { ActualAccount } from '../domain/types';
 import { applyAction } from './identity';
-import type { KnownState, TargetConnector } from './targets/connector';
+import type { KnownState, TargetConnector } from '../targets/connector';
 
 /**
  * Applies a whole-directory plan in phases, so memberships go in batches per group (one SCIM PATCH

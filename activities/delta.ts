@@ -2,18 +2,20 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { signalIdentity } from '../client/identity';
 import type { SourceEvent } from '../domain/events';
-import type { DeltaLinks, UserChange } from './graph/source';
+import type { SourceChange, SourceCursor } from '../contracts/source';
+import { CURSOR_EXPIRED } from '../sources/source';
 import type { Runtime } from './runtime';
 
 export interface DeltaSyncInput {
   /** Where the previous run stopped; null starts "from now". */
-  links: DeltaLinks | null;
+  links: SourceCursor | null;
   /** Makes event ids unique per run, so a retried activity never processes a change twice. */
   runKey: string;
 }
 
 export interface DeltaSyncResult {
-  links: DeltaLinks;
+  /** The cursor to go on from (named links in history: Entra ID's is its two delta links). */
+  links: SourceCursor;
   pages: number;
   changed: number;
   removed: number;
@@ -37,10 +39,10 @@ export function deltaActivities(runtime: Runtime) {
       try {
         delta = await runtime.source.changesSince(runtime.select, input.links);
       } catch (err) {
-        if ((err as ApplicationFailure).type !== 'Graph.resyncRequired') throw err;
+        if ((err as ApplicationFailure).type !== CURSOR_EXPIRED) throw err;
         // The token is gone: start a fresh cursor now; the caller runs a full reconcile for the gap.
         const fresh = await runtime.source.changesSince(runtime.select, null);
-        return { links: fresh.links, pages: fresh.pages, changed: 0, removed: 0, signalled: 0, unmatched: 0, resyncRequired: true, resyncReason: 'the delta token expired (410 Gone)' };
+        return { links: fresh.cursor, pages: fresh.pages, changed: 0, removed: 0, signalled: 0, unmatched: 0, resyncRequired: true, resyncReason: `the change cursor expired: ${(err as Error).message}` };
       }
       const removed = [...delta.changes.values()].filter((c) => c.removed);
       const owners = removed.length > 0 ? await employeeIdsFromTargets(runtime) : new Map<string, string>();
@@ -60,7 +62,7 @@ export function deltaActivities(runtime: Runtime) {
       // A nested group that changed but can no longer be read hides whose access changed: resync all.
       const unresolved = delta.unresolvedGroups.length > 0;
       return {
-        links: delta.links,
+        links: delta.cursor,
         pages: delta.pages,
         changed: delta.changes.size - removed.length,
         removed: removed.length,
@@ -72,10 +74,10 @@ export function deltaActivities(runtime: Runtime) {
     },
 
     /** The cursor the last completed delta sync left, read from its result: Temporal is the store. */
-    async lastDeltaLinks(): Promise<DeltaLinks | null> {
+    async lastDeltaLinks(): Promise<SourceCursor | null> {
       const client = Context.current().client;
       for await (const wf of client.workflow.list({ query: `WorkflowType = 'deltaSyncWorkflow' AND ExecutionStatus = 'Completed'` })) {
-        const result = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { links?: DeltaLinks } | undefined;
+        const result = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { links?: SourceCursor } | undefined;
         if (result?.links) return result.links;
       }
       return null;
@@ -83,7 +85,7 @@ export function deltaActivities(runtime: Runtime) {
   };
 }
 
-function toEvent(change: UserChange, employeeId: string, runKey: string): SourceEvent {
+function toEvent(change: SourceChange, employeeId: string, runKey: string): SourceEvent {
   const eventId = `delta:${runKey}:${change.id}`;
   return change.removed ? { type: 'source-removed', employeeId, eventId, sourceId: change.id, hard: change.removed === 'deleted' } : { type: 'source-changed', employeeId, eventId, sourceId: change.id };
 }

@@ -9,7 +9,7 @@ import type { ApprovalPolicy, LifecyclePolicy } from '../domain/config';
 import type { GroupToCreate } from '../contracts/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
 import { connectorFor, type Runtime } from './runtime';
-import type { TargetConnector } from './targets/connector';
+import type { TargetConnector } from '../targets/connector';
 
 /** What one target should hold for one person, decided by scoping and mapping. */
 export interface TargetDecision {
@@ -113,12 +113,12 @@ export function identityActivities(runtime: Runtime) {
   return {
     /** fetch: the person as Entra ID sees them, limited to the attributes the mappings use. */
     async fetchIdentity(employeeId: string): Promise<SourceIdentity | null> {
-      return runtime.source.userByEmployeeId(employeeId, runtime.select);
+      return runtime.source.personByEmployeeId(employeeId, runtime.select);
     },
 
     /** The person by their Entra object id: whether they still exist when a look-up by employee id missed them. */
     async fetchIdentityById(sourceId: string): Promise<SourceIdentity | null> {
-      return runtime.source.userById(sourceId, runtime.select);
+      return runtime.source.person(sourceId, runtime.select);
     },
 
     /** An event for another spelling of the employee id goes to that person's workflow; returns its id. */

@@ -11,10 +11,10 @@ import { deletionGuard, type GuardDecision, type IdentityPlan, isDestructive, pl
 import type { ActualGroup } from '../domain/types';
 import { MANAGED_GROUP_TIMEOUT, MANAGED_GROUP_WORKFLOW, type ManagedGroupWorkflow } from '../contracts/managed-group';
 import { type ApplyFailure, applyIdentityPlans } from './apply-plan';
-import { readIdentitiesInActivity } from './graph/listing';
+import { listInActivity } from './source-listing';
 import { managedGroupWorkflowId } from './managed-group-id';
 import type { Runtime } from './runtime';
-import type { KnownState } from './targets/connector';
+import type { KnownState } from '../targets/connector';
 
 /**
  * The full sync for one target, as one activity: read the source and the target, plan, apply in
@@ -76,7 +76,7 @@ export function reconcileActivities(runtime: Runtime) {
   async function planLive(name: string, options: { resume?: boolean } = {}): Promise<{ plan: TargetPlan; read: KnownState; identities: number; owned: number; sourcePages: number; targetCalls: number }> {
     const { target, connector } = compiled(name);
     // Heartbeats each page, so a retry after a worker crash resumes the listing instead of starting over.
-    const listing = await readIdentitiesInActivity(runtime.source, runtime.select, { resume: options.resume ?? true });
+    const listing = await listInActivity(runtime.source, runtime.select, { resume: options.resume ?? true });
     const { identities, pages: sourcePages } = listing;
     const state = await connector.readState();
     // An empty directory is an outage or a broken filter, never a reason to revoke everyone: refused, not held.

@@ -3,7 +3,7 @@ import { type Action, planAccount } from '../domain/plan';
 import type { ActualAccount } from '../domain/types';
 import { type AppliedAction, applyAction } from './identity';
 import { connectorFor, type Runtime } from './runtime';
-import type { TargetConnector } from './targets/connector';
+import type { TargetConnector } from '../targets/connector';
 
 /**
  * A leaver's (or a purge's) writes: revoke-only, and independent of the source. The person's
@@ -53,7 +53,7 @@ export function revokeActivities(runtime: Runtime) {
      */
     async leaverSourceIds(employeeId: string): Promise<SourceIdsResult> {
       try {
-        const users = await runtime.source.userIdsByEmployeeId(employeeId);
+        const users = await runtime.source.sourceIdsByEmployeeId(employeeId);
         return { sourceIds: users.map((u) => u.id), employeeIds: [...new Set(users.map((u) => u.employeeId))] };
       } catch (err) {
         return { sourceIds: [], sourceError: (err as Error).message };

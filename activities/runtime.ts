@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
-import { parseConfig, type LoadedConfig } from '../domain/config-load';
-import { graphSelect, referencedGroups } from '../domain/mapping';
-import { createGraphClient, credentialFromEnv } from './graph/client';
-import { GraphSource } from './graph/source';
-import type { TargetConnector } from './targets/connector';
-import { createConnector } from './targets/registry';
+import type { LoadedConfig } from '../domain/config-load';
+import { referencedGroups, sourceSelect } from '../domain/mapping';
+import { parseIdflowConfig } from '../runtime/plugins';
+import { createSource } from '../sources/registry';
+import type { IdentitySource } from '../sources/source';
+import type { TargetConnector } from '../targets/connector';
+import { createConnector } from '../targets/registry';
 
 /** What the worker's activities share: the loaded config, the source and one connector per target. */
 export interface Runtime {
@@ -14,7 +15,7 @@ export interface Runtime {
   /** Fingerprint of the config file, recorded in activity results as evidence of which rules applied. */
   configVersion: string;
   select: string[];
-  source: GraphSource;
+  source: IdentitySource;
   connectors: Map<string, TargetConnector>;
 }
 
@@ -29,19 +30,19 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   } catch (err) {
     throw new Error(`cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return { ...parseConfig(text, path, env), version: createHash('sha256').update(text).digest('hex').slice(0, 12) };
+  return { ...parseIdflowConfig(text, path, env), version: createHash('sha256').update(text).digest('hex').slice(0, 12) };
 }
 
 export function createRuntime(path = configPath(), env: NodeJS.ProcessEnv = process.env): Runtime {
   const loaded = loadConfigFile(path, env);
   const { config } = loaded;
-  const source = new GraphSource(createGraphClient({ baseUrl: config.source.graphBaseUrl, trustedHosts: config.source.trustedHosts }, credentialFromEnv(env)), referencedGroups(loaded.targets));
+  const source = createSource(config.source, referencedGroups(loaded.targets), env);
   const connectors = new Map<string, TargetConnector>();
   for (const [name, target] of Object.entries(config.targets)) {
     if (!target.enabled) continue;
     connectors.set(name, createConnector(name, target, config.instance));
   }
-  return { loaded, configVersion: loaded.version, select: graphSelect(loaded.targets), source, connectors };
+  return { loaded, configVersion: loaded.version, select: sourceSelect(loaded.targets, source.catalogue), source, connectors };
 }
 
 /** The connector an activity input names; a target this worker does not run is a config error, not retried. */

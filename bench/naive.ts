@@ -38,9 +38,7 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   const ids: string[] = [];
-  for await (const page of runtime.source.listIdentities(['employeeId'])) {
-    for (const identity of page.identities) if (identity.employeeId) ids.push(identity.employeeId);
-  }
+  for (const identity of (await runtime.source.listAll(['employeeId'])).identities) if (identity.employeeId) ids.push(identity.employeeId);
   ids.sort();
   const enumerateMs = performance.now() - started;
   const sample = ids.slice(0, limit);

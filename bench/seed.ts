@@ -15,7 +15,7 @@ import { AddUserToGroupCommand } from '@aws-sdk/client-iam';
 import pLimit from 'p-limit';
 import { applyAction } from '../activities/identity';
 import { configPath, createRuntime } from '../activities/runtime';
-import { createIamClient } from '../activities/targets/iam';
+import { createIamClient } from '../targets/aws-iam/connector';
 import type { SourceIdentity } from '../domain/types';
 import { planTarget } from '../domain/reconcile';
 
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const runtime = createRuntime(configPath(), process.env);
   const identities: SourceIdentity[] = [];
-  for await (const page of runtime.source.listIdentities(runtime.select)) identities.push(...page.identities);
+  identities.push(...(await runtime.source.listAll(runtime.select)).identities);
 
   const targets: SeedResult['targets'] = [];
   // Targets one after the other: each is limited by its own server, and the log stays readable.

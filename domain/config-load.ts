@@ -1,6 +1,6 @@
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
 import { type Config, ConfigSchema } from './config';
-import { AggregateMappingError, type CompiledTarget, compileTargets } from './mapping';
+import { AggregateMappingError, type CompiledTarget, compileTargets, type MappingPlugins } from './mapping';
 
 export interface ConfigProblem {
   path: string;
@@ -27,9 +27,9 @@ const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * Parses and validates config text. `${env:NAME}` (or `${env:NAME:-default}`) in a string is replaced
- * from `env`; secrets are not referenced this way but by the name of their variable (e.g. tokenEnv).
+ * from `env`; mappings are checked against the plug-ins (runtime/plugins.ts) of the configured kinds. Secrets are not referenced this way but by the name of their variable (e.g. tokenEnv).
  */
-export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>>, plugins: MappingPlugins): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
@@ -67,7 +67,7 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
     );
   }
   try {
-    return { config: parsed.data, targets: compileTargets(parsed.data) };
+    return { config: parsed.data, targets: compileTargets(parsed.data, plugins) };
   } catch (err) {
     if (!(err instanceof AggregateMappingError)) throw err;
     throw new ConfigError(

@@ -93,13 +93,21 @@ export const ScimTargetSchema = z.strictObject({
 
 export const TargetSchema = z.discriminatedUnion('type', [IamTargetSchema, ScimTargetSchema]);
 
-export const SourceSchema = z.strictObject({
-  type: z.literal('entra').default('entra'),
+const EntraSourceSchema = z.strictObject({
+  type: z.literal('entra'),
   /** Graph base URL; the simulator's when running locally. */
   graphBaseUrl: z.string().url().default('https://graph.microsoft.com/'),
   /** Hosts besides Microsoft's that may receive the Graph bearer token (bare host names). */
   trustedHosts: z.array(z.string()).default([]),
 });
+
+/** One entry per source kind (sources/registry.ts has its adapter); `type` may be left out for Entra ID, the first. */
+export const SourceSchema = z.preprocess(
+  (v) => (v !== null && typeof v === 'object' && !('type' in v) ? { ...v, type: 'entra' } : v),
+  z.discriminatedUnion('type', [EntraSourceSchema]),
+);
+export type EntraSourceConfig = z.infer<typeof EntraSourceSchema>;
+export type SourceConfig = z.infer<typeof SourceSchema>;
 
 /** A duration such as "30 days", "90s" or "10 minutes" (the forms Temporal accepts). */
 

@@ -1,14 +1,47 @@
 import { type Config, type ScopeConfig, type TargetConfig, managedGroups } from './config';
 import { compileExpression, type Value } from './expression';
-import { checkIamTags, IAM_GROUP_NAME_MAX, IamNameError, isIamName, toIamName, toIamTagValue } from './iam-names';
-import { checkScimAttributePaths } from './scim-attributes';
-import { CORE_USER_ATTRIBUTES, SOURCE_USER_ATTRIBUTES } from './source-attributes';
 import type { DesiredAccount, SourceIdentity } from './types';
+
+/**
+ * What one target kind decides about names and values. Each kind's rules live with it
+ * (targets/<kind>/rules.ts) and reach the mapping through the registry, so domain/ names no vendor.
+ */
+export interface TargetRules {
+  /** Problems with the target attribute names a mapping writes, caught at config load rather than at the first write. */
+  attributeProblems(names: readonly string[]): { attribute: string; message: string }[];
+  /** Why the target cannot hold a group of this name, or null. */
+  groupNameProblem(group: string): string | null;
+  /** The account name as the target can hold it; throws AccountNameError when none can be made. */
+  accountName(derived: string): string;
+  /** An attribute value as the target can hold it. */
+  attributeValue(value: string): string;
+}
+
+/** A derived account name the target cannot hold in any form: the person is invalid for that target. */
+export class AccountNameError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccountNameError';
+  }
+}
+
+/** What the configured source offers a mapping (sources/<kind>/): the attributes it may read, and those always read. */
+export interface SourceCatalogue {
+  attributes: ReadonlySet<string>;
+  core: readonly string[];
+}
+
+/** The plug-ins a config is compiled against: the source's catalogue and each target kind's rules. */
+export interface MappingPlugins {
+  catalogueFor(kind: Config['source']['type']): SourceCatalogue;
+  rulesFor(kind: TargetConfig['type']): TargetRules;
+}
 
 /** A target's mappings, parsed and checked once when the config loads. */
 export interface CompiledTarget {
   name: string;
   config: TargetConfig;
+  rules: TargetRules;
   userName: Compiled;
   attributes: { name: string; apply: 'always' | 'createOnly'; compiled: Compiled }[];
   managedGroups: string[];
@@ -33,11 +66,12 @@ export class MappingError extends Error {
 }
 
 /** Compiles every expression of every target; collects all problems before failing. */
-export function compileTargets(config: Config): CompiledTarget[] {
+export function compileTargets(config: Config, plugins: MappingPlugins): CompiledTarget[] {
   const problems: MappingError[] = [];
+  const known = plugins.catalogueFor(config.source.type).attributes;
   const compile = (path: string, source: string): Compiled => {
     try {
-      return { source, ...compileExpression(source, SOURCE_USER_ATTRIBUTES) };
+      return { source, ...compileExpression(source, known) };
     } catch (err) {
       problems.push(new MappingError(path, (err as Error).message));
       return { source, attributes: [], evaluate: () => null };
@@ -49,10 +83,16 @@ export function compileTargets(config: Config): CompiledTarget[] {
       const { expr, apply } = typeof mapping === 'string' ? { expr: mapping, apply: 'always' as const } : mapping;
       return { name: attr, apply, compiled: compile(`targets.${name}.attributes.${attr}`, expr) };
     });
-    for (const problem of targetAttributeProblems(target)) problems.push(new MappingError(`targets.${name}.attributes.${problem.attribute}`, problem.message));
-    for (const problem of groupNameProblems(target)) problems.push(new MappingError(`targets.${name}.groups.map.${problem.sourceGroup}`, problem.message));
+    const rules = plugins.rulesFor(target.type);
+    for (const problem of rules.attributeProblems(Object.keys(target.attributes))) problems.push(new MappingError(`targets.${name}.attributes.${problem.attribute}`, problem.message));
+    for (const [sourceGroup, mapped] of Object.entries(target.groups.map)) {
+      for (const group of Array.isArray(mapped) ? mapped : [mapped]) {
+        const problem = rules.groupNameProblem(group);
+        if (problem) problems.push(new MappingError(`targets.${name}.groups.map.${sourceGroup}`, problem));
+      }
+    }
     for (const [i, filter] of target.scope.filters.entries()) {
-      if (!SOURCE_USER_ATTRIBUTES.has(filter.attribute)) {
+      if (!known.has(filter.attribute)) {
         problems.push(new MappingError(`targets.${name}.scope.filters.${i}.attribute`, `unknown source attribute "${filter.attribute}"`));
       }
     }
@@ -61,36 +101,10 @@ export function compileTargets(config: Config): CompiledTarget[] {
       ...attributes.flatMap((a) => a.compiled.attributes),
       ...target.scope.filters.map((f) => f.attribute),
     ]);
-    return { name, config: target, userName, attributes, managedGroups: managedGroups(target), sourceAttributes: [...sourceAttributes].sort() };
+    return { name, config: target, rules, userName, attributes, managedGroups: managedGroups(target), sourceAttributes: [...sourceAttributes].sort() };
   });
   if (problems.length > 0) throw new AggregateMappingError(problems);
   return targets;
-}
-
-/** Target group names the target cannot hold (IAM: 1-128 of letters, digits and +=,.@_-), caught at config load. */
-function groupNameProblems(target: TargetConfig): { sourceGroup: string; message: string }[] {
-  if (target.type !== 'aws-iam') return [];
-  return Object.entries(target.groups.map).flatMap(([sourceGroup, mapped]) =>
-    (Array.isArray(mapped) ? mapped : [mapped]).flatMap((group) => {
-      if (isIamName(group, IAM_GROUP_NAME_MAX)) return [];
-      if (group.length > IAM_GROUP_NAME_MAX) return [{ sourceGroup, message: `IAM group name "${group.slice(0, 40)}…" is longer than ${IAM_GROUP_NAME_MAX} characters` }];
-      return [{ sourceGroup, message: `"${group}" is not a legal IAM group name: only letters, digits and + = , . @ _ - are allowed` }];
-    }),
-  );
-}
-
-/** Target attribute names the target cannot take, caught at config load rather than at the first write. */
-function targetAttributeProblems(target: TargetConfig): { attribute: string; message: string }[] {
-  const names = Object.keys(target.attributes);
-  if (target.type === 'scim') {
-    return names.flatMap((attribute) => checkScimAttributePaths([attribute]).map((message) => ({ attribute, message })));
-  }
-  const problems: { attribute: string; message: string }[] = [];
-  for (const name of names) {
-    if (/^(idflow|aws):/i.test(name)) problems.push({ attribute: name, message: `tag key "${name}" is reserved (idflow: for idflow's own markers, aws: for AWS)` });
-    else for (const message of checkIamTags({ [name]: '' })) problems.push({ attribute: name, message });
-  }
-  return problems;
 }
 
 export class AggregateMappingError extends Error {
@@ -100,9 +114,9 @@ export class AggregateMappingError extends Error {
   }
 }
 
-/** The Graph `$select`: what the enabled targets need, plus what identity and lifecycle need. */
-export function graphSelect(targets: CompiledTarget[]): string[] {
-  const wanted = new Set<string>(CORE_USER_ATTRIBUTES);
+/** The source attributes to read: what the enabled targets need, plus what identity and lifecycle need. */
+export function sourceSelect(targets: CompiledTarget[], catalogue: SourceCatalogue): string[] {
+  const wanted = new Set<string>(catalogue.core);
   for (const t of targets) if (t.config.enabled) for (const a of t.sourceAttributes) wanted.add(a);
   return [...wanted].sort();
 }
@@ -168,11 +182,11 @@ export function desiredAccount(identity: SourceIdentity, target: CompiledTarget)
   const rawName = target.userName.evaluate(attrs);
   let userName = rawName === null ? '' : String(rawName).trim();
   if (userName === '') problems.push(`userName expression ${JSON.stringify(target.userName.source)} gave no value`);
-  else if (target.config.type === 'aws-iam') {
+  else {
     try {
-      userName = toIamName(userName);
+      userName = target.rules.accountName(userName);
     } catch (err) {
-      if (err instanceof IamNameError) problems.push(err.message);
+      if (err instanceof AccountNameError) problems.push(err.message);
       else throw err;
     }
   }
@@ -180,7 +194,7 @@ export function desiredAccount(identity: SourceIdentity, target: CompiledTarget)
   for (const a of target.attributes) {
     const value = a.compiled.evaluate(attrs);
     if (value === null || value === '') continue;
-    attributes[a.name] = target.config.type === 'aws-iam' ? toIamTagValue(String(value)) : String(value);
+    attributes[a.name] = target.rules.attributeValue(String(value));
   }
   const groups = identity.accountEnabled ? mapGroups(identity, target) : [];
   if (problems.length > 0) return { kind: 'invalid', problems };

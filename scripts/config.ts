@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../domain/config-load';
-import { graphSelect, referencedGroups } from '../domain/mapping';
+import { referencedGroups, sourceSelect } from '../domain/mapping';
+import { sourceCatalogue } from '../sources/registry';
 import { configPath, loadConfigFile } from '../activities/runtime';
 import { CliError } from './client';
 
@@ -26,7 +27,7 @@ export function configCommand(): Command {
         file,
         version,
         instance: config.instance,
-        graph: { baseUrl: config.source.graphBaseUrl, select: graphSelect(targets), groups: referencedGroups(targets) },
+        graph: { baseUrl: config.source.graphBaseUrl, select: sourceSelect(targets, sourceCatalogue(config.source.type)), groups: referencedGroups(targets) },
         targets: targets.map((t) => ({
           name: t.name,
           type: t.config.type,

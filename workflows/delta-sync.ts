@@ -1,7 +1,7 @@
 import { ParentClosePolicy, proxyActivities, startChild, upsertMemo, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { IdflowActivities } from '../activities';
 import type { DeltaSyncResult } from '../activities/delta';
-import type { DeltaLinks } from '../activities/graph/source';
+import type { SourceCursor } from '../contracts/source';
 import { reconcileWorkflow } from './reconcile';
 import { IdflowOutcome } from './search-attributes';
 
@@ -12,7 +12,7 @@ import { IdflowOutcome } from './search-attributes';
  */
 export interface DeltaSyncWorkflowInput {
   /** Start from this cursor instead of the last run's. */
-  links?: DeltaLinks;
+  links?: SourceCursor;
 }
 
 const { syncDelta, lastDeltaLinks } = proxyActivities<IdflowActivities>({

@@ -9,10 +9,10 @@ import {
   ListUsersCommand,
   type IAMClient,
 } from '@aws-sdk/client-iam';
-import type { TargetConnector } from '../../activities/targets/connector';
-import { createIamClient, IamConnector } from '../../activities/targets/iam';
-import { ScimConnector } from '../../activities/targets/scim';
-import { SCIM_ENTERPRISE_USER } from '../../domain/scim-attributes';
+import type { TargetConnector } from '../../targets/connector';
+import { createIamClient, IamConnector } from '../../targets/aws-iam/connector';
+import { ScimConnector } from '../../targets/scim/connector';
+import { SCIM_ENTERPRISE_USER } from '../../targets/scim/schema';
 import {
   forceIamPages,
   type IamCall,

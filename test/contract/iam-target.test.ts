@@ -24,9 +24,9 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import forge from 'node-forge';
-import { classifyIamError, createIamClient, IAM_TAGS, IamConnector, type IamRetryOptions } from '../../activities/targets/iam';
-import type { CreateAccountInput } from '../../activities/targets/connector';
-import { toIamName } from '../../domain/iam-names';
+import { classifyIamError, createIamClient, IAM_TAGS, IamConnector, type IamRetryOptions } from '../../targets/aws-iam/connector';
+import type { CreateAccountInput } from '../../targets/connector';
+import { toIamName } from '../../targets/aws-iam/names';
 import { failure, forceIamPages, type IamCall, iamAction, iamEndpoint, iamErrorXml, iamTargetConfig, recordIam, resetMoto, startProxy, TEST_CREDENTIALS } from './support';
 
 /** AWS IAM specifics beyond the shared contract: DeleteUser preconditions, paging, retries, limits, names. */

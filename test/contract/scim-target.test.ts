@@ -1,7 +1,7 @@
 import { resetScim } from '../support/stack';
-import type { CreateAccountInput } from '../../activities/targets/connector';
-import { ScimConnector, type ScimConnectorOptions } from '../../activities/targets/scim';
-import { SCIM_ENTERPRISE_USER } from '../../domain/scim-attributes';
+import type { CreateAccountInput } from '../../targets/connector';
+import { ScimConnector, type ScimConnectorOptions } from '../../targets/scim/connector';
+import { SCIM_ENTERPRISE_USER } from '../../targets/scim/schema';
 import { failure, type FakeResponse, type ProxyRequest, randomId, recordingFetch, type ScimCall, scimAll, scimBase, scimCleanup, scimRaw, scimTargetConfig, scimToken, startProxy } from './support';
 
 /** SCIM specifics beyond the shared contract: the attribute mapping, ETags, 409s, errors, 429, paging. */

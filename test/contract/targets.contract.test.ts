@@ -1,6 +1,6 @@
 import { applyIdentityPlans } from '../../activities/apply-plan';
 import { applyAction } from '../../activities/identity';
-import type { TargetConnector } from '../../activities/targets/connector';
+import type { TargetConnector } from '../../targets/connector';
 import { type AccountPlan, planAccount } from '../../domain/plan';
 import type { DesiredAccount } from '../../domain/types';
 import { type Harness, HARNESSES } from './harness';

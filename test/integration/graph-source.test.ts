@@ -11,9 +11,14 @@ import type { AccessToken, TokenCredential } from '@azure/identity';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createGraphClient, type GraphFailureDetails, toGraphFailure } from '../../activities/graph/client';
-import { type ListingHeartbeat, readIdentities, readIdentitiesInActivity, type ReadIdentitiesResult } from '../../activities/graph/listing';
-import { type DeltaLinks, GraphSource, type GraphSourceOptions } from '../../activities/graph/source';
+import { createGraphClient, type GraphFailureDetails, toGraphFailure } from '../../sources/entra/client';
+import { type ListingHeartbeat, listInActivity } from '../../activities/source-listing';
+import { EntraSource } from '../../sources/entra/adapter';
+import { type ListingCheckpoint, readIdentities, type ReadIdentitiesResult } from '../../sources/entra/listing';
+
+/** What the listing activity heartbeats when the source is Entra ID: Graph's own checkpoint. */
+type GraphHeartbeat = Omit<ListingHeartbeat, 'listing'> & { listing: ListingCheckpoint };
+import { type DeltaLinks, GraphSource, type GraphSourceOptions } from '../../sources/entra/source';
 import type { SourceIdentity } from '../../domain/types';
 import { type RequestLogEntry, type RunningSimulator, startSimulator } from '../../simulator';
 import { secretCredential, SHARED_STATE_DIR } from '../simulator/harness';
@@ -377,13 +382,13 @@ describe('throttling and failures', () => {
 describe('listing resumed from a heartbeat checkpoint', () => {
   const logger = new DefaultLogger('ERROR');
   /** The listing as reconcile's activity would run it, in a mocked activity context. */
-  const inActivity = (env: MockActivityEnvironment, dir: string) => env.run(() => readIdentitiesInActivity(sourceFor(), SELECT, { spillDir: dir })) as Promise<ReadIdentitiesResult>;
+  const inActivity = (env: MockActivityEnvironment, dir: string) => env.run(() => listInActivity(new EntraSource(sourceFor()), SELECT, { spillDir: dir })) as Promise<ReadIdentitiesResult>;
 
   /** Attempt 1: the Graph outage starts after the first users page; the activity fails after its last heartbeat. */
-  async function failingAttempt(dir: string): Promise<ListingHeartbeat> {
+  async function failingAttempt(dir: string): Promise<GraphHeartbeat> {
     const env = new MockActivityEnvironment(undefined, { logger });
-    let last: ListingHeartbeat | undefined;
-    env.on('heartbeat', (d: ListingHeartbeat) => {
+    let last: GraphHeartbeat | undefined;
+    env.on('heartbeat', (d: GraphHeartbeat) => {
       last = d;
       if (d.listing.cursor.phase === 'users' && d.listing.cursor.next) sim.faults.add({ status: 503, retryAfter: 0, pathPrefix: '/v1.0/users' });
     });
@@ -407,8 +412,8 @@ describe('listing resumed from a heartbeat checkpoint', () => {
     expect(onDisk).not.toContain('contoso.example');
 
     const env = new MockActivityEnvironment({ heartbeatDetails: beat }, { logger });
-    const beats: ListingHeartbeat[] = [];
-    env.on('heartbeat', (d: ListingHeartbeat) => beats.push(d));
+    const beats: GraphHeartbeat[] = [];
+    env.on('heartbeat', (d: GraphHeartbeat) => beats.push(d));
     const { result, log } = await graphRequests(() => inActivity(env, spillDir));
     expect(log.map((e) => e.path.split('?')[0])).toEqual(['/v1.0/users', '/v1.0/users']); // pages 2 and 3, nothing else
     expect(log.every((e) => e.path.includes('$skiptoken='))).toBe(true);
@@ -457,8 +462,8 @@ describe('listing resumed from a heartbeat checkpoint', () => {
   test('resuming during the membership phase continues with the same group\'s next page', async () => {
     // Small pages are not possible ($top is fixed at 999), so take the checkpoint after the first group.
     const env = new MockActivityEnvironment(undefined, { logger });
-    const beats: ListingHeartbeat[] = [];
-    env.on('heartbeat', (d: ListingHeartbeat) => {
+    const beats: GraphHeartbeat[] = [];
+    env.on('heartbeat', (d: GraphHeartbeat) => {
       beats.push(d);
       if (beats.length === 1) throw new Error('worker lost');
     });
@@ -477,7 +482,7 @@ describe('listing resumed from a heartbeat checkpoint', () => {
 
   test('outside an activity (idflow plan) there is nothing to resume from, nobody to heartbeat to, and no page log', async () => {
     const dir = join(spillDir, 'never-created');
-    const result = await readIdentitiesInActivity(source, SELECT, { spillDir: dir });
+    const result = await listInActivity(new EntraSource(source), SELECT, { spillDir: dir });
     expect(existsSync(dir)).toBe(false);
     expect(result.resumed).toBeNull();
     expect(result.identities).toHaveLength(sim.directory.liveUsers().length);

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, parseConfig } from '../../domain/config-load';
-import { graphSelect } from '../../domain/mapping';
+import { ConfigError } from '../../domain/config-load';
+import { sourceSelect } from '../../domain/mapping';
+import { parseIdflowConfig as parseConfig } from '../../runtime/plugins';
+import { ENTRA_CATALOGUE } from '../../sources/entra/attributes';
 
 const root = join(__dirname, '..', '..');
 
@@ -18,7 +20,7 @@ function problems(text: string, env: Record<string, string> = {}): string[] {
 describe('config', () => {
   test('the shipped example config is valid and asks Graph only for what its mappings use', () => {
     const { targets } = parseConfig(readFileSync(join(root, 'idflow.config.yaml'), 'utf8'), 'idflow.config.yaml', {});
-    expect(graphSelect(targets)).toEqual(['accountEnabled', 'department', 'displayName', 'employeeId', 'givenName', 'id', 'jobTitle', 'mail', 'surname', 'userPrincipalName']);
+    expect(sourceSelect(targets, ENTRA_CATALOGUE)).toEqual(['accountEnabled', 'department', 'displayName', 'employeeId', 'givenName', 'id', 'jobTitle', 'mail', 'surname', 'userPrincipalName']);
     expect(targets.find((t) => t.name === 'aws')!.sourceAttributes).toEqual(['department', 'displayName', 'jobTitle', 'userPrincipalName']);
   });
 

@@ -1,7 +1,7 @@
 /** toGraphFailure: Graph and credential errors as typed Temporal failures (no network; see test/integration/graph-source.test.ts for the real thing). */
 import { GraphError } from '@microsoft/microsoft-graph-client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type GraphFailureDetails, graphErrorKind, retryAfterOf, toGraphFailure } from '../../activities/graph/client';
+import { type GraphFailureDetails, graphErrorKind, retryAfterOf, toGraphFailure } from '../../sources/entra/client';
 
 function graphError(status: number, code: string | null, headers: Record<string, string> = {}, requestId: string | null = 'req-1'): GraphError {
   const e = new GraphError(status, `${code} message`);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkIamTags, IAM_USER_NAME_MAX, toIamName, toIamTagValue } from '../../domain/iam-names';
+import { checkIamTags, IAM_USER_NAME_MAX, toIamName, toIamTagValue } from '../../targets/aws-iam/names';
 
 const LEGAL = /^[\w+=,.@-]+$/;
 

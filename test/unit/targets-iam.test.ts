@@ -1,4 +1,4 @@
-import { classifyIamError, decodeList, encodeList, IamRetryStrategy, isRetryableIamError } from '../../activities/targets/iam';
+import { classifyIamError, decodeList, encodeList, IamRetryStrategy, isRetryableIamError } from '../../targets/aws-iam/connector';
 
 describe('IAM retry rules', () => {
   const info = (name: string, errorType: 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR', headers: Record<string, string> = {}) => ({ error: Object.assign(new Error(name), { name, $response: { headers } }), errorType });

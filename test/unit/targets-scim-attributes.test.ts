@@ -6,8 +6,8 @@ import {
   SCIM_ENTERPRISE_USER as ENT,
   scimPatchOperations,
   toScimUser,
-} from '../../domain/scim-attributes';
-import { retryAfterMs, scimFailure } from '../../activities/targets/scim';
+} from '../../targets/scim/schema';
+import { retryAfterMs, scimFailure } from '../../targets/scim/connector';
 
 describe('SCIM attribute paths', () => {
   test.each([

@@ -1,4 +1,4 @@
-import type { AttributeChange } from './plan';
+import type { AttributeChange } from '../../domain/plan';
 
 /**
  * The mapping between idflow's flat attributes (`Record<string, string>` keyed by SCIM attribute

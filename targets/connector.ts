@@ -1,5 +1,5 @@
-import type { AttributeChange } from '../../domain/plan';
-import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
+import type { AttributeChange } from '../domain/plan';
+import type { AccountRef, ActualAccount, ActualGroup } from '../domain/types';
 
 /**
  * What every target (AWS IAM, SCIM, ...) implements. docs/targets.md describes the contract; the

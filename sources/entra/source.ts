@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Client, RetryHandlerOptions } from '@microsoft/microsoft-graph-client';
 import type { Group, User } from '@microsoft/microsoft-graph-types';
+import type { SourceChange } from '../../contracts/source';
 import type { AttributeValue, SourceGroupRef, SourceIdentity } from '../../domain/types';
 import { retryAfterOf, toGraphFailure } from './client';
 
@@ -9,17 +10,13 @@ const PAGE_SIZE = 999;
 const FILTER_CHUNK = 15;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface DeltaLinks {
+export type DeltaLinks = {
   users: string;
   groups: string;
-}
+};
 
-export interface UserChange {
-  id: string;
-  employeeId?: string;
-  /** `changed`: soft-deleted (restorable); `deleted`: permanently deleted. */
-  removed?: 'changed' | 'deleted';
-}
+/** Graph's users delta speaks of users: a change is a source change. */
+export type UserChange = SourceChange;
 
 /** A user's manager, as much as idflow needs of them. */
 export interface ManagerRef {

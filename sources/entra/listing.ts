@@ -15,7 +15,6 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:
 import { mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Context } from '@temporalio/activity';
 import type { SourceGroupRef, SourceIdentity } from '../../domain/types';
 import { addMembers, type GraphSource, sortGroups, toIdentity } from './source';
 
@@ -127,39 +126,6 @@ export async function readIdentities(source: GraphSource, select: readonly strin
     await state.log?.remove();
     const again = await readIdentities(source, select, { ...options, resume: undefined });
     return { ...again, resumeRejected: `the saved page link was refused: ${(err as Error).message}` };
-  }
-}
-
-/**
- * For activities: resumes from `Context.current().info.heartbeatDetails.listing` and heartbeats
- * `{ phase: 'reading source', pages, identities, listing }` after every page. Outside an activity
- * (idflow plan) it neither resumes nor heartbeats. Pass `resume: false` for a second listing in the
- * same attempt (reconcile's verify pass).
- */
-export async function readIdentitiesInActivity(source: GraphSource, select: readonly string[], options: { resume?: boolean; spillDir?: string; heartbeat?: (details: ListingHeartbeat) => void } = {}): Promise<ReadIdentitiesResult> {
-  const ctx = activityContext();
-  const details = ctx?.info.heartbeatDetails as Partial<ListingHeartbeat> | undefined;
-  const beat = options.heartbeat ?? ((d: ListingHeartbeat) => ctx?.heartbeat(d));
-  return readIdentities(source, select, {
-    resume: options.resume === false ? undefined : details?.listing,
-    spillDir: options.spillDir,
-    // Outside an activity (and without a heartbeat option) nobody could resume: no checkpoints, no page log.
-    checkpoint: ctx || options.heartbeat ? (cp) => beat({ phase: 'reading source', pages: cp.pages, identities: cp.identities, listing: cp }) : undefined,
-  });
-}
-
-export interface ListingHeartbeat {
-  phase: 'reading source';
-  pages: number;
-  identities: number;
-  listing: ListingCheckpoint;
-}
-
-function activityContext(): Context | null {
-  try {
-    return Context.current();
-  } catch {
-    return null;
   }
 }
 

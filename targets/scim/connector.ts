@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups, type ScimTargetConfig } from '../../domain/config';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
-import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
+import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';
 import {
   checkScimAttributePaths,
   fromScimUser,
@@ -14,7 +14,7 @@ import {
   type ScimResource,
   scimPatchOperations,
   toScimUser,
-} from '../../domain/scim-attributes';
+} from './schema';
 
 export interface ScimConnectorOptions {
   /** Where the bearer token is looked up (default process.env), under config.tokenEnv. */

@@ -1,5 +1,6 @@
-import { normalizeDiacritics } from './expression-functions';
-import { fnv1a32 } from './text';
+import { normalizeDiacritics } from '../../domain/expression-functions';
+import { AccountNameError } from '../../domain/mapping';
+import { fnv1a32 } from '../../domain/text';
 
 /**
  * AWS IAM naming and tagging rules, checked before any call is made.
@@ -16,7 +17,7 @@ const ILLEGAL = /[^\w+=,.@-]+/g;
 const LEGAL_NAME = /^[\w+=,.@-]+$/;
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
-export class IamNameError extends Error {
+export class IamNameError extends AccountNameError {
   constructor(message: string) {
     super(message);
     this.name = 'IamNameError';

@@ -1,4 +1,4 @@
-import { type CredentialKind, credentialKinds, directPolicies, type IamCalls } from './iam-credentials';
+import { type CredentialKind, credentialKinds, directPolicies, type IamCalls } from './credentials';
 import {
   AddUserToGroupCommand,
   CreateGroupCommand,
@@ -51,10 +51,10 @@ import {
 } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
 import { type IamTargetConfig, managedGroups } from '../../domain/config';
-import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from '../../domain/iam-names';
+import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from './names';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
-import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from './connector';
+import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';
 
 /** How long the index of user names behind the case-insensitive clash check is trusted. */
 const NAME_INDEX_TTL_MS = 60_000;
