@@ -16,6 +16,7 @@ import pLimit from 'p-limit';
 import { applyAction } from '../activities/identity';
 import { configPath, createRuntime } from '../activities/runtime';
 import { createIamClient } from '../targets/aws-iam/connector';
+import type { IamTargetConfig } from '../targets/aws-iam/config';
 import type { SourceIdentity } from '../domain/types';
 import { planTarget } from '../domain/reconcile';
 
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
       if (done % 1000 === 0) process.stderr.write(`seed ${target.name}: ${done}/${plan.identities.length} identities, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
     })));
     if (target.config.type === 'aws-iam') {
-      const iam = createIamClient(target.config);
+      const iam = createIamClient(target.config as IamTargetConfig);
       const pairs = [...members].flatMap(([group, users]) => users.map((user) => [group, user] as const));
       await Promise.all(pairs.map(([GroupName, UserName]) => limit(async () => {
         try {

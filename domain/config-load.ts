@@ -1,6 +1,12 @@
 import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
-import { type Config, ConfigSchema } from './config';
+import type { z } from 'zod';
+import type { Config } from './config';
 import { AggregateMappingError, type CompiledTarget, compileTargets, type MappingPlugins } from './mapping';
+
+/** The registered kinds a config is read with: the whole schema (each kind's own settings) and the mapping plug-ins. */
+export interface ConfigPlugins extends MappingPlugins {
+  schema: z.ZodType<Config>;
+}
 
 export interface ConfigProblem {
   path: string;
@@ -29,7 +35,7 @@ const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  * Parses and validates config text. `${env:NAME}` (or `${env:NAME:-default}`) in a string is replaced
  * from `env`; mappings are checked against the plug-ins (runtime/plugins.ts) of the configured kinds. Secrets are not referenced this way but by the name of their variable (e.g. tokenEnv).
  */
-export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>>, plugins: MappingPlugins): LoadedConfig {
+export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>>, plugins: ConfigPlugins): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
@@ -53,7 +59,7 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
   // A value read from the environment may be a secret referenced by mistake: never echo it back.
   const redact = (message: string) => [...substituted].reduce((m, [value, ref]) => (value.length >= 4 ? m.split(value).join(ref) : m), message);
 
-  const parsed = ConfigSchema.safeParse(resolved);
+  const parsed = plugins.schema.safeParse(resolved);
   if (!parsed.success) {
     throw new ConfigError(
       file,

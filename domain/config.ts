@@ -39,7 +39,7 @@ const GroupMappingSchema = z.strictObject({
   map: z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])).default({}),
 });
 
-const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
+export const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
 
 const DeletionGuardSchema = z.strictObject({
   /** Hold deletes and disables when one run would make more than this many. */
@@ -53,7 +53,8 @@ const DeletionGuardSchema = z.strictObject({
   window: DurationSchema.default('1 hour'),
 });
 
-const TargetCommon = {
+/** The settings every target kind has; a kind's schema (targets/<kind>/config.ts) adds its own to these. */
+export const TargetCommon = {
   enabled: z.boolean().default(true),
   scope: ScopeSchema.default({ filters: [], includeDisabled: true }),
   /** What happens to an account whose identity leaves scope. */
@@ -73,43 +74,13 @@ const TargetCommon = {
   deletionGuard: DeletionGuardSchema.default({ maxCount: 10, maxPercent: 20, window: '1 hour' }),
 };
 
-export const IamTargetSchema = z.strictObject({
-  type: z.literal('aws-iam'),
-  ...TargetCommon,
-  region: z.string().min(1).default('us-east-1'),
-  /** Override the IAM endpoint (moto locally). Credentials come from the AWS SDK's usual chain. */
-  endpoint: z.string().url().optional(),
-  /** IAM path for users and groups idflow creates; ownership is checked against it. */
-  path: z.string().regex(/^\/([\x21-\x7e]+\/)?$/, 'an IAM path such as /idflow/').max(512).default('/idflow/'),
-});
-
-export const ScimTargetSchema = z.strictObject({
-  type: z.literal('scim'),
-  ...TargetCommon,
-  baseUrl: z.string().url(),
-  /** Name of the environment variable that holds the bearer token. */
-  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name'),
-});
-
-export const TargetSchema = z.discriminatedUnion('type', [IamTargetSchema, ScimTargetSchema]);
-
-const EntraSourceSchema = z.strictObject({
-  type: z.literal('entra'),
-  /** Graph base URL; the simulator's when running locally. */
-  graphBaseUrl: z.string().url().default('https://graph.microsoft.com/'),
-  /** Hosts besides Microsoft's that may receive the Graph bearer token (bare host names). */
-  trustedHosts: z.array(z.string()).default([]),
-});
-
-/** One entry per source kind (sources/registry.ts has its adapter); `type` may be left out for Entra ID, the first. */
-export const SourceSchema = z.preprocess(
-  (v) => (v !== null && typeof v === 'object' && !('type' in v) ? { ...v, type: 'entra' } : v),
-  z.discriminatedUnion('type', [EntraSourceSchema]),
-);
-export type EntraSourceConfig = z.infer<typeof EntraSourceSchema>;
-export type SourceConfig = z.infer<typeof SourceSchema>;
-
-/** A duration such as "30 days", "90s" or "10 minutes" (the forms Temporal accepts). */
+/**
+ * What the engine knows of any source's settings: its kind. Each kind's own schema lives with its
+ * adapter (sources/<kind>/config.ts) and reaches the config through the registry.
+ */
+export interface SourceConfig {
+  type: string;
+}
 
 export const LifecycleSchema = z.strictObject({
   /** How long a leaver's disabled accounts are kept before they are deleted; a rehire within it restores them. */
@@ -155,22 +126,28 @@ export const ApprovalsSchema = z.strictObject({
   fourEyes: z.boolean().default(true),
 });
 
-export const ConfigSchema = z.strictObject({
-  version: z.literal(1),
-  /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
-  instance: Name.default('idflow'),
-  source: SourceSchema.default({ type: 'entra', graphBaseUrl: 'https://graph.microsoft.com/', trustedHosts: [] }),
-  /** Temporal Schedules that `idflow schedule apply` creates or updates. */
-  schedules: SchedulesSchema.default({}),
-  lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true, maxEffectiveIn: '400 days', revokeRetryInterval: '10 seconds' }),
-  approvals: ApprovalsSchema.default({ fourEyes: true }),
-  targets: z.record(Name, TargetSchema).refine((t) => Object.keys(t).length > 0, 'at least one target'),
-});
+/** What the engine knows of any target's settings: the common ones. A kind's connector reads its own. */
+export type TargetConfig = z.output<z.ZodObject<typeof TargetCommon & { type: z.ZodString }>>;
 
-export type Config = z.infer<typeof ConfigSchema>;
-export type TargetConfig = z.infer<typeof TargetSchema>;
-export type IamTargetConfig = z.infer<typeof IamTargetSchema>;
-export type ScimTargetConfig = z.infer<typeof ScimTargetSchema>;
+/**
+ * The whole config's schema, given the registered kinds' schemas: `source` one of the source kinds
+ * (sources/registry.ts), each target one of the target kinds (targets/registry.ts).
+ */
+export function configSchema(kinds: { source: z.ZodType<SourceConfig>; defaultSource: SourceConfig; target: z.ZodType<TargetConfig> }) {
+  return z.strictObject({
+    version: z.literal(1),
+    /** Marks what this idflow deployment owns, so two deployments never fight over an account. */
+    instance: Name.default('idflow'),
+    source: kinds.source.default(kinds.defaultSource),
+    /** Temporal Schedules that `idflow schedule apply` creates or updates. */
+    schedules: SchedulesSchema.default({}),
+    lifecycle: LifecycleSchema.default({ leaverRetention: '30 days', waitForSourceUser: '1 hour', prepareJoinersDisabled: true, maxEffectiveIn: '400 days', revokeRetryInterval: '10 seconds' }),
+    approvals: ApprovalsSchema.default({ fourEyes: true }),
+    targets: z.record(Name, kinds.target).refine((t) => Object.keys(t).length > 0, 'at least one target'),
+  });
+}
+
+export type Config = z.infer<ReturnType<typeof configSchema>>;
 export type ScopeConfig = z.infer<typeof ScopeSchema>;
 export type LifecyclePolicy = z.infer<typeof LifecycleSchema>;
 export type ApprovalPolicy = z.infer<typeof ApprovalsSchema>;

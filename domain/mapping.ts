@@ -33,8 +33,8 @@ export interface SourceCatalogue {
 
 /** The plug-ins a config is compiled against: the source's catalogue and each target kind's rules. */
 export interface MappingPlugins {
-  catalogueFor(kind: Config['source']['type']): SourceCatalogue;
-  rulesFor(kind: TargetConfig['type']): TargetRules;
+  catalogueFor(kind: string): SourceCatalogue;
+  rulesFor(kind: string): TargetRules;
 }
 
 /** A target's mappings, parsed and checked once when the config loads. */

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { ConfigError } from '../domain/config-load';
 import { referencedGroups, sourceSelect } from '../domain/mapping';
-import { sourceCatalogue } from '../sources/registry';
+import { sourceCatalogue, sourceSummary } from '../sources/registry';
+import { targetSummary } from '../targets/registry';
 import { configPath, loadConfigFile } from '../activities/runtime';
 import { CliError } from './client';
 
@@ -27,7 +28,7 @@ export function configCommand(): Command {
         file,
         version,
         instance: config.instance,
-        graph: { baseUrl: config.source.graphBaseUrl, select: sourceSelect(targets, sourceCatalogue(config.source.type)), groups: referencedGroups(targets) },
+        source: { type: config.source.type, ...sourceSummary(config.source), select: sourceSelect(targets, sourceCatalogue(config.source.type)), groups: referencedGroups(targets) },
         targets: targets.map((t) => ({
           name: t.name,
           type: t.config.type,
@@ -37,7 +38,7 @@ export function configCommand(): Command {
           scope: { groups: t.config.scope.groups ?? [], filters: t.config.scope.filters.length, includeDisabled: t.config.scope.includeDisabled },
           onLeaveScope: t.config.onLeaveScope,
           managedGroups: t.managedGroups,
-          ...(t.config.type === 'scim' ? { token: `${t.config.tokenEnv} ${process.env[t.config.tokenEnv] ? 'is set' : 'is NOT set'}` } : {}),
+          ...targetSummary(t.config, process.env),
         })),
       };
       if (opts.json) {
@@ -45,7 +46,8 @@ export function configCommand(): Command {
         return;
       }
       console.log(`${file}: valid (version ${version}, instance "${config.instance}")`);
-      console.log(`Graph: ${report.graph.baseUrl}\n  $select ${report.graph.select.join(',')}\n  groups read: ${report.graph.groups.map((g) => `"${g}"`).join(', ') || '-'}`);
+      const { select, groups, ...where } = report.source;
+      console.log(`source ${config.source.type}: ${Object.entries(where).filter(([k]) => k !== 'type').map(([, v]) => v).join(' ')}\n  select ${select.join(',')}\n  groups read: ${groups.map((g) => `"${g}"`).join(', ') || '-'}`);
       for (const t of report.targets) {
         console.log(`target ${t.name} (${t.type}${t.enabled ? '' : ', disabled'})`);
         console.log(`  receives source attributes: ${t.receives.join(', ') || '-'}`);

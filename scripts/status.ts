@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { sourceSummary } from '../sources/registry';
 import { createRuntime } from '../activities/runtime';
 import { guardState } from '../client/revocation-guard';
 import { REVOCATION_GUARD_WORKFLOW_ID } from '../contracts/revocation-guard';
@@ -70,9 +71,9 @@ export function statusCommand(): Command {
       });
       if (runtime) {
         const rt: ReturnType<typeof createRuntime> = runtime;
-        await check('entra-id', async () => {
+        await check(`source ${rt.loaded.config.source.type}`, async () => {
           await rt.source.ping();
-          return `Graph ${rt.loaded.config.source.graphBaseUrl} answers with the configured credentials`;
+          return `${rt.source.label} (${Object.values(sourceSummary(rt.loaded.config.source)).join(' ')}) answers with the configured credentials`;
         });
         for (const [name, connector] of rt.connectors) {
           await check(`target ${name}`, async () => {

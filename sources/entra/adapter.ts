@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { SourceCursor } from '../../contracts/source';
-import type { EntraSourceConfig } from '../../domain/config';
+import type { EntraSourceConfig } from './config';
 import { CURSOR_EXPIRED, type IdentitySource, type ListingOptions, type SourceChanges, type SourceListing } from '../source';
 import { ENTRA_CATALOGUE } from './attributes';
 import { createGraphClient, credentialFromEnv } from './client';

@@ -50,7 +50,8 @@ import {
   type User,
 } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
-import { type IamTargetConfig, managedGroups } from '../../domain/config';
+import { managedGroups } from '../../domain/config';
+import type { IamTargetConfig } from './config';
 import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from './names';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { managedGroups, type ScimTargetConfig } from '../../domain/config';
+import { managedGroups } from '../../domain/config';
+import type { ScimTargetConfig } from './config';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';

@@ -3,7 +3,9 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
-import { ConfigSchema, type IamTargetConfig, type ScimTargetConfig } from '../../domain/config';
+import { PLUGINS } from '../../runtime/plugins';
+import type { IamTargetConfig } from '../../targets/aws-iam/config';
+import type { ScimTargetConfig } from '../../targets/scim/config';
 import { readStackFile, type StackInfo } from '../../devstack/stack-file';
 import { testStack as sharedTestStack } from '../support/stack';
 
@@ -46,7 +48,7 @@ export function randomId(n = 4): string {
 
 /** Target configs through the real schema, so defaults are what a user would get. */
 export function iamTargetConfig(endpoint: string, groupsMap: Record<string, string | string[]> = {}, attributes: string[] = []): IamTargetConfig {
-  const cfg = ConfigSchema.parse({
+  const cfg = PLUGINS.schema.parse({
     version: 1,
     targets: { aws: { type: 'aws-iam', endpoint, path: '/idflow/', userName: 'userPrincipalName', attributes: Object.fromEntries(attributes.map((a) => [a, 'displayName'])), groups: { createMissing: true, map: groupsMap } } },
   });
@@ -54,7 +56,7 @@ export function iamTargetConfig(endpoint: string, groupsMap: Record<string, stri
 }
 
 export function scimTargetConfig(baseUrl: string, tokenEnv: string, groupsMap: Record<string, string | string[]> = {}, attributes: string[] = []): ScimTargetConfig {
-  const cfg = ConfigSchema.parse({
+  const cfg = PLUGINS.schema.parse({
     version: 1,
     targets: { app: { type: 'scim', baseUrl, tokenEnv, userName: 'userPrincipalName', attributes: Object.fromEntries(attributes.map((a) => [a, 'displayName'])), groups: { createMissing: true, map: groupsMap } } },
   });
