@@ -7,7 +7,7 @@ export type SimulatorAccess = Pick<StackInfo['graph'], 'authorityHost' | 'tenant
 /**
  * The simulator's Graph and admin (`/_admin`) API over HTTPS with its CA, with a token from its own
  * authority: how the tests, the resilience suite and the benchmark arrange data, inject faults and
- * read the request log. Not idflow's Graph client: that is activities/graph, through the real SDKs.
+ * read the request log. Not idflow's Graph client: that is sources/entra, through the real SDKs.
  */
 export class SimulatorClient {
   private token: string | null = null;

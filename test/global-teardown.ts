@@ -17,7 +17,20 @@ export default async function globalTeardown(): Promise<void> {
   } finally {
     await stack?.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    reportLeftovers();
   }
+}
+
+/**
+ * The suite runs in band: anything a test file left open keeps this process alive, and CI would
+ * wait for its deadline. Name what is still there a moment after the end, so the leak can be found.
+ */
+function reportLeftovers(): void {
+  const baseline = new Set(['TTYWrap', 'PipeWrap']);
+  setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((r) => !baseline.has(r));
+    if (left.length > 0) process.stderr.write(`still open after the suite: ${left.join(', ')}\n`);
+  }, 1500).unref();
 }
 
 /**

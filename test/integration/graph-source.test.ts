@@ -1,5 +1,5 @@
 /**
- * The Graph connector (activities/graph) against the Entra ID simulator, started in this process:
+ * The Graph connector (sources/entra) against the Entra ID simulator, started in this process:
  * paging and request cost, single reads, manager, nested groups, delta (create, update, soft delete,
  * restore, hard delete, memberships, a split big group), 410, throttling and 5xx, typed errors,
  * least privilege, and the whole listing resumed from a heartbeat checkpoint.
