@@ -32,6 +32,8 @@ export interface ApplyResult {
   failures: ApplyFailure[];
   /** Identities whose own workflow started after the plan was made: left to it, not written from this plan. */
   handedOff: string[];
+  /** What was written for whom, in the order it happened: the per-person record of the run. */
+  written: Map<string, ActionOp[]>;
 }
 
 const ACCOUNT_OPS: ReadonlySet<ActionOp> = new Set(['rename', 'create', 'update', 'enable']);
@@ -58,6 +60,11 @@ export interface ApplyOptions {
 
 export async function applyIdentityPlans(connector: TargetConnector, plans: readonly IdentityPlan[], opts: ApplyOptions): Promise<ApplyResult> {
   const applied = countActions([]);
+  const written = new Map<string, ActionOp[]>();
+  const wrote = (employeeId: string, op: ActionOp) => {
+    applied[op] += 1;
+    written.set(employeeId, [...(written.get(employeeId) ?? []), op]);
+  };
   const failures = new Map<string, ApplyFailure>();
   const fail = (employeeId: string, err: unknown) => {
     if (!failures.has(employeeId)) failures.set(employeeId, { employeeId, error: err instanceof Error ? err.message : String(err), retryable: isRetryable(err) });
@@ -93,7 +100,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
         }
         for (const a of actionsOf(p, ops)) {
           await applyOne(a);
-          applied[a.op] += 1;
+          wrote(p.employeeId, a.op);
         }
       } catch (err) {
         fail(p.employeeId, err);
@@ -123,12 +130,12 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
       try {
         if (op === 'addMember') await connector.addMembers(group, batch.map((m) => m.userName), known);
         else await connector.removeMembers(group, batch.map((m) => m.userName), known);
-        applied[op] += batch.length;
+        for (const m of batch) wrote(m.employeeId, op);
       } catch {
         for (const m of batch) {
           try {
             await applyAction(connector, m.action);
-            applied[op] += 1;
+            wrote(m.employeeId, op);
           } catch (err) {
             fail(m.employeeId, err);
           }
@@ -142,7 +149,7 @@ export async function applyIdentityPlans(connector: TargetConnector, plans: read
   // Disables and deletes last: access goes only after everything else for the run is in place.
   await perIdentity('disabling', (op) => op === 'disable' || op === 'delete');
 
-  return { applied, failures: [...failures.values()], handedOff: [...handedOff].sort() };
+  return { applied, failures: [...failures.values()], handedOff: [...handedOff].sort(), written };
 }
 
 /** The connectors mark what a retry cannot fix as non-retryable; anything else is worth another try, as Temporal itself assumes. */

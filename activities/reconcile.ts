@@ -52,6 +52,11 @@ export interface ReconcileTargetResult {
   /** `retryable` of them failed on something a later attempt can fix (throttling, 5xx, a lost answer). */
   failures: { count: number; retryable: number; sample: ApplyFailure[] };
   skipped: { count: number; sample: string[] };
+  /**
+   * Who was written and how (each op once, in the order first made), for `idflow audit`: every
+   * person up to WRITTEN_MAX, which a drift repair stays far below; a cold start's first run names how many it left out.
+   */
+  written?: { people: { employeeId: string; ops: ActionOp[] }[]; omitted: number };
   /** A bounded part of the plan, for `idflow reconcile --dry-run` and the UI. */
   planSample: string[];
   verify: { checked: boolean; remaining: number };
@@ -62,6 +67,8 @@ export interface ReconcileTargetResult {
 }
 
 const SAMPLE = 50;
+/** About 60 bytes each: 2,000 people keep a target's record near 120 KiB of the 2 MiB a payload may hold. */
+const WRITTEN_MAX = 2_000;
 const CONCURRENCY = 8;
 
 export function reconcileActivities(runtime: Runtime) {
@@ -120,6 +127,7 @@ export function reconcileActivities(runtime: Runtime) {
       const applied = countActions([]);
       const failures: ApplyFailure[] = [];
       const skipped: string[] = [];
+      const written = new Map<string, ActionOp[]>();
       const work: IdentityPlan[] = [];
       for (const p of plan.identities) {
         if (p.actions.length === 0) continue;
@@ -146,6 +154,7 @@ export function reconcileActivities(runtime: Runtime) {
         for (const [op, n] of Object.entries(result.applied)) applied[op as ActionOp] += n;
         failures.push(...result.failures);
         skipped.push(...result.handedOff);
+        for (const [employeeId, ops] of result.written) written.set(employeeId, ops);
         for (const id of result.handedOff) skip.add(employeeIdKey(id));
       }
 
@@ -172,6 +181,7 @@ export function reconcileActivities(runtime: Runtime) {
         findings: { count: findings.length, sample: findings.slice(0, SAMPLE) },
         failures: { count: failures.length, retryable: failures.filter((f) => f.retryable).length, sample: failures.slice(0, SAMPLE) },
         skipped: { count: skipped.length, sample: skipped.slice(0, SAMPLE) },
+        written: { people: [...written].slice(0, WRITTEN_MAX).map(([employeeId, ops]) => ({ employeeId, ops: [...new Set(ops)] })), omitted: Math.max(0, written.size - WRITTEN_MAX) },
         planSample: actions.slice(0, SAMPLE * 4).map(describe),
         verify,
         reads: { sourcePages, targetCalls },

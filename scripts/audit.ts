@@ -6,6 +6,8 @@ import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-uti
 import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Command, Option } from 'commander';
+import type { ReconcileTargetResult } from '../activities/reconcile';
+import { employeeIdKey } from '../domain/employee-id';
 import { codecFromEnv, dataConverterFromEnv, decodePayloadValues } from '../encryption';
 import { temporalSettings } from '../workers/connection';
 import { auditRecords, type AuditRecord, type DecodedEvent } from './audit-records';
@@ -141,14 +143,18 @@ async function failureMessage(failure: temporal.api.failure.v1.IFailure | null |
   return f?.message ?? '';
 }
 
-/** Reconcile runs record drift, failures and skips per identity in bounded samples; this finds the ones naming the person. */
+/** Reconcile runs record whom they wrote and how, and failures and skips in bounded samples; this finds the ones naming the person. */
 async function reconcileMentions(client: Client, employeeId: string, since: Date | null): Promise<AuditRecord[]> {
   const out: AuditRecord[] = [];
   const query = `WorkflowType = 'reconcileWorkflow' AND ExecutionStatus = 'Completed'${since ? ` AND StartTime >= '${since.toISOString()}'` : ''}`;
   for await (const wf of client.workflow.list({ query })) {
-    const result = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { results: { target: string; drift: { sample: string[] }; failures: { sample: { employeeId: string; error: string }[] }; skipped: { sample: string[] } }[] };
+    const result = (await client.workflow.getHandle(wf.workflowId, wf.runId).result()) as { results: Pick<ReconcileTargetResult, 'target' | 'failures' | 'skipped' | 'written'>[] };
     const time = (wf.closeTime ?? wf.startTime).toISOString();
+    const key = employeeIdKey(employeeId);
     for (const r of result.results ?? []) {
+      const wrote = r.written?.people.find((p) => employeeIdKey(p.employeeId) === key);
+      if (wrote) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'write', target: r.target, detail: `reconcile wrote ${wrote.ops.join(', ')}` });
+      else if (r.written?.omitted) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'write', target: r.target, detail: `reconcile wrote ${r.written.omitted} people beyond the ${r.written.people.length} it records by name; this person may be among them` });
       for (const f of r.failures.sample) if (f.employeeId === employeeId) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'failure', target: r.target, detail: `reconcile: ${f.error}` });
       if (r.skipped.sample.includes(employeeId)) out.push({ time, workflowId: wf.workflowId, runId: wf.runId, link: runLink(wf.workflowId, wf.runId), kind: 'decision', target: r.target, detail: 'reconcile skipped: own workflow running' });
     }

@@ -6,6 +6,7 @@ import type { temporal } from '@temporalio/proto';
 import type { RunningStack } from '../devstack/stack';
 import { codecFromEnv, dataConverterFromEnv, decryptPayloadsDeep } from '../encryption';
 import { scanFiles, scanTemporal, stackNeedles } from './resilience/support/secrets';
+import { pendingTimers } from './support/timer-trace';
 
 export default async function globalTeardown(): Promise<void> {
   const stack = (globalThis as { idflowTestStack?: RunningStack }).idflowTestStack;
@@ -29,7 +30,7 @@ function reportLeftovers(): void {
   const baseline = new Set(['TTYWrap', 'PipeWrap']);
   setTimeout(() => {
     const left = process.getActiveResourcesInfo().filter((r) => !baseline.has(r));
-    if (left.length > 0) process.stderr.write(`still open after the suite: ${left.join(', ')}\n`);
+    if (left.length > 0) process.stderr.write(`still open after the suite: ${left.join(', ')}\n${pendingTimers().map((s) => `timer made at\n${s}`).join('\n')}\n`);
   }, 1500).unref();
 }
 
@@ -59,9 +60,10 @@ async function recordHistories(stack: RunningStack, dir: string): Promise<void> 
   const kept = new Set<string>();
   const index: Record<string, string> = {};
   try {
-    for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Completed'` })) {
+    // The revocation guard runs for as long as its window is open, so the suite ends it (terminates it) rather than waits.
+    for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Completed' OR (WorkflowType = 'revocationGuardWorkflow' AND ExecutionStatus = 'Terminated')` })) {
       const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
-      const result = (await handle.result()) as Record<string, unknown>;
+      const result = (await handle.result().catch(() => ({}))) as Record<string, unknown>;
       const history = await handle.fetchHistory();
       const key = kindOf(wf.type, result, history);
       if (!key || kept.has(key)) continue;
@@ -92,5 +94,9 @@ function kindOf(type: string, result: Record<string, unknown>, history: temporal
     return `reconcile--${result.dryRun ? 'dry-run' : decision ? (decision.approved ? 'approved' : decision.by === 'timeout' ? 'timed-out' : 'rejected') : 'applied'}`;
   }
   if (type === 'deltaSyncWorkflow') return `delta-sync--${result.resyncRequired ? 'resync' : 'changes'}`;
+  if (type === 'revocationGuardWorkflow') {
+    const updates = (history.events ?? []).flatMap((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name ?? []);
+    return `revocation-guard--${updates.includes('decideRevocations') ? 'decided' : updates.length ? 'asked' : 'idle'}`;
+  }
   return null;
 }

@@ -138,7 +138,16 @@ async function reconcileUntilSettled(input: ReconcileTargetInput): Promise<Recon
 function followedBy(first: ReconcileTargetResult, next: ReconcileTargetResult): ReconcileTargetResult {
   const applied = { ...first.applied };
   for (const [op, n] of Object.entries(next.applied) as [keyof typeof applied, number][]) applied[op] = (applied[op] ?? 0) + n;
-  return { ...first, applied, rounds: (first.rounds ?? 1) + 1, guard: next.guard, failures: next.failures, skipped: next.skipped, verify: next.verify, durationMs: first.durationMs + next.durationMs };
+  // Only the returned value changes (no command does), so recorded histories replay as they were without a patch.
+  const written = first.written || next.written ? mergeWritten(first.written, next.written) : undefined;
+  return { ...first, applied, ...(written ? { written } : {}), rounds: (first.rounds ?? 1) + 1, guard: next.guard, failures: next.failures, skipped: next.skipped, verify: next.verify, durationMs: first.durationMs + next.durationMs };
+}
+
+/** The people every round wrote, each op once; a person written in two rounds is one entry. */
+function mergeWritten(a: ReconcileTargetResult['written'], b: ReconcileTargetResult['written']): NonNullable<ReconcileTargetResult['written']> {
+  const people = new Map<string, Set<string>>();
+  for (const p of [...(a?.people ?? []), ...(b?.people ?? [])]) people.set(p.employeeId, new Set([...(people.get(p.employeeId) ?? []), ...p.ops]));
+  return { people: [...people].map(([employeeId, ops]) => ({ employeeId, ops: [...ops] as NonNullable<ReconcileTargetResult['written']>['people'][number]['ops'] })), omitted: (a?.omitted ?? 0) + (b?.omitted ?? 0) };
 }
 
 function memo(progress: ReconcileProgress): void {

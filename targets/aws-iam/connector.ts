@@ -60,127 +60,11 @@ import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type Kn
 /** How long the index of user names behind the case-insensitive clash check is trusted. */
 const NAME_INDEX_TTL_MS = 60_000;
 
-/** Tags idflow keeps on every IAM user it owns. Every tag key starting with `idflow:` is reserved. */
-export const IAM_TAGS = {
-  owner: 'idflow:owner',
-  employeeId: 'idflow:employee-id',
-  externalId: 'idflow:external-id',
-  status: 'idflow:status',
-  /**
-   * Access keys idflow deactivated on disable (space separated; continued in `...:2`, `...:3` when
-   * long); SSH keys, signing certificates and service-specific credentials alike, in the tags named
-   * in iam-credentials.ts.
-   */
-  deactivatedKeys: 'idflow:deactivated-keys',
-  /** Groups idflow removed the user from on disable, same encoding. */
-  removedGroups: 'idflow:removed-groups',
-  /** Set when idflow deleted the console password on disable (it cannot be restored, only reported). */
-  loginProfileDeleted: 'idflow:login-profile-deleted',
-} as const;
-/** Tag keys with this prefix are idflow's bookkeeping, never mapped attributes. */
-export const IAM_RESERVED_TAG_PREFIX = 'idflow:';
-
 const NAME_CHARS = /^[\w+=,.@-]+$/;
-
-export interface IamRetryOptions {
-  /** Attempts per call, the first included (default 5). */
-  maxAttempts?: number;
-  /** Base of the exponential backoff for transient errors (default 100 ms). */
-  baseDelayMs?: number;
-  /** Base of the exponential backoff for throttling (default 500 ms, as the SDK's standard mode). */
-  throttlingBaseDelayMs?: number;
-  /** Cap on one backoff (default 20 s). */
-  maxDelayMs?: number;
-}
-
-export interface IamClientOptions {
-  retry?: IamRetryOptions;
-  /** Only for tests: static credentials instead of the SDK's default chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-}
 
 export interface IamConnectorOptions {
   /** MaxItems for every list call (1-1000, default 1000). IAM may return fewer; the Marker loop copes. */
   pageSize?: number;
-}
-
-/** IAM quota errors share the SDK's throttling classification but never heal by waiting. */
-const NEVER_RETRY = new Set(['LimitExceeded', 'LimitExceededException']);
-
-interface RetryToken {
-  getRetryCount(): number;
-  getRetryDelay(): number;
-}
-interface RetryErrorInfo {
-  error?: unknown;
-  errorType: 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR';
-}
-
-/**
- * The SDK's standard retry, minus its mistakes for IAM: LimitExceeded (a quota, e.g. a third access
- * key) is classified by the SDK as throttling and would be retried; here it fails at once. Throttling
- * and transient errors back off exponentially with jitter (half fixed, half random), capped.
- */
-export class IamRetryStrategy {
-  readonly mode = 'standard';
-  private readonly maxAttempts: number;
-  private readonly baseDelayMs: number;
-  private readonly throttlingBaseDelayMs: number;
-  private readonly maxDelayMs: number;
-
-  constructor(options: IamRetryOptions = {}) {
-    this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
-    this.baseDelayMs = options.baseDelayMs ?? 100;
-    this.throttlingBaseDelayMs = options.throttlingBaseDelayMs ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 20_000;
-  }
-
-  async acquireInitialRetryToken(): Promise<RetryToken> {
-    return token(0, 0);
-  }
-
-  async refreshRetryTokenForRetry(previous: RetryToken, info: RetryErrorInfo): Promise<RetryToken> {
-    const retries = previous.getRetryCount();
-    if (retries + 1 >= this.maxAttempts || !isRetryableIamError(info)) throw info.error ?? new Error('not retryable');
-    const base = info.errorType === 'THROTTLING' ? this.throttlingBaseDelayMs : this.baseDelayMs;
-    const full = Math.min(this.maxDelayMs, base * 2 ** retries);
-    return token(retries + 1, full / 2 + Math.random() * (full / 2));
-  }
-
-  recordSuccess(): void {}
-}
-
-function token(retries: number, delay: number): RetryToken {
-  return { getRetryCount: () => retries, getRetryDelay: () => delay };
-}
-
-/** Throttling (not quotas), 5xx AWS errors and network trouble; never 4xx, never a non-AWS error page. */
-export function isRetryableIamError(info: RetryErrorInfo): boolean {
-  const err = info.error as { name?: string; $response?: { headers?: Record<string, string> } } | undefined;
-  if (NEVER_RETRY.has(err?.name ?? '')) return false;
-  if (info.errorType === 'THROTTLING') return true;
-  if (info.errorType === 'TRANSIENT') return !isForeignErrorPage(err);
-  return false;
-}
-
-/** An HTML page instead of an AWS error document: a stand-in that does not implement the call. */
-function isForeignErrorPage(err: unknown): boolean {
-  const e = err as { name?: string; $response?: { headers?: Record<string, string> } } | undefined;
-  const type = e?.$response?.headers?.['content-type'] ?? '';
-  return e?.name === 'Error' && type.includes('html');
-}
-
-/** An IAM client with idflow's retry rules. Credentials come from the SDK's default chain. */
-export function createIamClient(config: Pick<IamTargetConfig, 'region' | 'endpoint'>, options: IamClientOptions = {}): IAMClient {
-  const retryStrategy = new IamRetryStrategy(options.retry);
-  return new IAMClient({
-    region: config.region,
-    endpoint: config.endpoint,
-    maxAttempts: options.retry?.maxAttempts ?? 5,
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    retryStrategy: retryStrategy as any,
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-  });
 }
 
 interface MarkerIndex {
@@ -741,7 +625,7 @@ export class IamConnector implements TargetConnector {
   private async requireOwned(account: { userName: string; externalId?: string }): Promise<{ user: User; tags: Record<string, string> }> {
     const { userName } = account;
     const user = await this.getUser(userName);
-    if (!user) throw new GoneError(userName);
+    if (!user) throw new AccountGoneError('IAM', userName);
     const tags = tagMap(user.Tags);
     if (!this.owns(user.Path, tags)) throw this.notOwned(userName);
     if (account.externalId !== undefined && tags[IAM_TAGS.externalId] !== account.externalId) {
@@ -846,24 +730,6 @@ export class IamConnector implements TargetConnector {
   }
 }
 
-/** For writes that need the account: its absence is retryable, since the retry plans again. */
-function goneAsNotFound(err: unknown): never {
-  if (err instanceof GoneError) throw ApplicationFailure.retryable(err.message, TARGET_FAILURE.notFound);
-  throw err;
-}
-
-class GoneError extends Error {
-  constructor(userName: string) {
-    super(`IAM user ${userName} does not exist`);
-    this.name = 'GoneError';
-  }
-}
-
-function goneAsNull(err: unknown): null {
-  if (err instanceof GoneError) return null;
-  throw err;
-}
-
 function nextMarker(page: { IsTruncated?: boolean; Marker?: string }): string | undefined {
   if (!page.IsTruncated) return undefined;
   if (!page.Marker) throw ApplicationFailure.retryable('IAM answered IsTruncated without a Marker', 'IAM.badPage');
@@ -890,60 +756,3 @@ function reservedKeys(keys: readonly string[]): string[] {
   return keys.filter((k) => k.startsWith(IAM_RESERVED_TAG_PREFIX)).map((k) => `tag key "${k}" uses idflow's reserved prefix ${IAM_RESERVED_TAG_PREFIX}`);
 }
 
-/**
- * LimitExceeded, validation and ownership errors will not heal on retry; throttling, 5xx, network
- * trouble and ConcurrentModification will. The type is `IAM.<code>`.
- */
-export function classifyIamError(err: unknown, what: string): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
-  const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number; requestId?: string; attempts?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  const name = (e.name ?? 'Error').replace(/Exception$/, '');
-  const attempts = e.$metadata?.attempts ? `, ${e.$metadata.attempts} attempt(s)` : '';
-  const message = `IAM ${what} failed: ${name}: ${e.message ?? ''} (HTTP ${status || 'none'}, request-id ${e.$metadata?.requestId ?? 'none'}${attempts})`;
-  const retryable = !NEVER_RETRY.has(name) && (name === 'Throttling' || name === 'ServiceFailure' || name === 'ConcurrentModification' || status >= 500 || status === 0);
-  return ApplicationFailure.create({ message, type: `IAM.${name}`, nonRetryable: !retryable, details: [{ code: name, httpStatusCode: status || null }] });
-}
-
-// IAM tag values: letters, digits, spaces and _ . : / = + - @ (a comma, legal in group names, is not).
-const TAG_VALUE_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
-
-function isListKey(key: string, base: string): boolean {
-  return key === base || new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+$`).test(key);
-}
-
-/** A list in tags: space separated, split over `base`, `base:2`, ... at IAM's value length. */
-export function encodeList(base: string, values: readonly string[]): Record<string, string> {
-  const chunks: string[] = [];
-  let current = '';
-  for (const v of values) {
-    const next = current === '' ? v : `${current} ${v}`;
-    if (next.length > IAM_TAG_VALUE_MAX && current !== '') {
-      chunks.push(current);
-      current = v;
-    } else current = next;
-  }
-  if (current !== '') chunks.push(current);
-  return Object.fromEntries(chunks.map((c, i) => [i === 0 ? base : `${base}:${i + 1}`, c]));
-}
-
-export function decodeList(tags: Record<string, string>, base: string): string[] {
-  const parts = Object.keys(tags)
-    .filter((k) => isListKey(k, base))
-    .sort((a, b) => chunkIndex(a) - chunkIndex(b))
-    .flatMap((k) => tags[k]!.split(' '));
-  return parts.filter(Boolean);
-}
-
-function chunkIndex(key: string): number {
-  const m = /:(\d+)$/.exec(key);
-  return m ? Number(m[1]) : 1;
-}
-
-function tagMap(tags: Tag[] | undefined): Record<string, string> {
-  return Object.fromEntries((tags ?? []).map((t) => [t.Key!, t.Value ?? '']));
-}
-
-function toTags(tags: Record<string, string>): Tag[] {
-  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-}

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups } from '../../domain/config';
 import type { ScimTargetConfig } from './config';
+import { AccountGoneError, goneAsNotFound, goneAsNull } from '../failures';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';
@@ -396,7 +397,7 @@ export class ScimConnector implements TargetConnector {
   /** Every write first proves the user is idflow's and, on a person's behalf, theirs: at the point of change. */
   private async requireOwned(account: { userName: string; externalId?: string }): Promise<ScimResource> {
     const user = await this.findUser(account.userName);
-    if (!user) throw new GoneError(account.userName);
+    if (!user) throw new AccountGoneError('SCIM', account.userName);
     this.checkMarked(user, account);
     return user;
   }
@@ -627,24 +628,6 @@ export class ScimConnector implements TargetConnector {
       throw scimFailure(res.status, body, what);
     }
   }
-}
-
-/** For writes that need the account: its absence is retryable, since the retry plans again. */
-function goneAsNotFound(err: unknown): never {
-  if (err instanceof GoneError) throw ApplicationFailure.retryable(err.message, TARGET_FAILURE.notFound);
-  throw err;
-}
-
-class GoneError extends Error {
-  constructor(userName: string) {
-    super(`SCIM user ${userName} does not exist`);
-    this.name = 'GoneError';
-  }
-}
-
-function goneAsNull(err: unknown): null {
-  if (err instanceof GoneError) return null;
-  throw err;
 }
 
 /** Retry-After in seconds or as an HTTP date, in ms; null when absent or unreadable. */

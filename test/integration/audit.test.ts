@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../scripts/audit-records';
 import { EntraAdmin } from '../support/entra-admin';
+import { runReconcile } from '../support/lifecycle';
 import { idflow, resetTargets, temporalClient, testStack } from '../support/stack';
 
 /** `idflow audit`: the access record comes from workflow histories, decrypted with the key. */
@@ -82,4 +83,26 @@ test('export writes the stored histories and records; verify replays them agains
   const verify = idflow(['audit', 'verify', out]);
   expect(verify.stdout).toMatch(new RegExp(`^${index.runs.length} of ${index.runs.length} histories replay against the current code$`, 'm'));
   expect(verify.status).toBe(0);
+});
+
+test("a reconcile's writes for a person are in that person's record, each with the run it came from", async () => {
+  const entra = new EntraAdmin();
+  const cold = await runReconcile({ targets: ['aws'] }, `test-audit-reconcile-${Date.now()}-1`);
+  const created = cold.results[0]!.written!.people.find((p) => p.ops.includes('create') && p.employeeId !== 'E1003')!;
+  expect(created).toBeDefined();
+  const person = created.employeeId;
+  const before = await entra.call<{ jobTitle: string | null }>('GET', `/v1.0/users/${await entra.userId(person)}?$select=jobTitle`);
+  await entra.setUser(person, { jobTitle: 'Audited Engineer' });
+  try {
+    const drift = await runReconcile({ targets: ['aws'] }, `test-audit-reconcile-${Date.now()}-2`);
+    expect(drift.results[0]!.written!.people.find((p) => p.employeeId === person)).toEqual({ employeeId: person, ops: ['update'] });
+    const records = JSON.parse(idflow(['audit', person, '--format', 'json']).stdout) as AuditRecord[];
+    const writes = records.filter((x) => x.kind === 'write' && x.workflowId.startsWith('test-audit-reconcile-')).map((x) => `${x.workflowId.slice(-1)}|${x.target}|${x.detail}`);
+    expect(writes).toEqual(expect.arrayContaining([expect.stringMatching(/^1\|aws\|reconcile wrote create/), '2|aws|reconcile wrote update']));
+    // E1003's own workflow holds them (a leaver in retention): the runs wrote nothing for them, and their record says none.
+    const other = JSON.parse(idflow(['audit', 'E1003', '--format', 'json']).stdout) as AuditRecord[];
+    expect(other.filter((x) => x.workflowId.startsWith('test-audit-reconcile-') && x.kind === 'write')).toEqual([]);
+  } finally {
+    await entra.setUser(person, { jobTitle: before.jobTitle ?? null });
+  }
 });
