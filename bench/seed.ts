@@ -15,7 +15,7 @@ import { AddUserToGroupCommand } from '@aws-sdk/client-iam';
 import pLimit from 'p-limit';
 import { applyAction } from '../activities/identity';
 import { configPath, createRuntime } from '../activities/runtime';
-import { createIamClient } from '../targets/aws-iam/connector';
+import { createIamClient } from '../targets/aws-iam/client';
 import type { IamTargetConfig } from '../targets/aws-iam/config';
 import type { SourceIdentity } from '../domain/types';
 import { planTarget } from '../domain/reconcile';

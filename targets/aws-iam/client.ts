@@ -81,7 +81,7 @@ export function isRetryableIamError(info: RetryErrorInfo): boolean {
 }
 
 /** An HTML page instead of an AWS error document: a stand-in that does not implement the call. */
-function isForeignErrorPage(err: unknown): boolean {
+export function isForeignErrorPage(err: unknown): boolean {
   const e = err as { name?: string; $response?: { headers?: Record<string, string> } } | undefined;
   const type = e?.$response?.headers?.['content-type'] ?? '';
   return e?.name === 'Error' && type.includes('html');

@@ -51,8 +51,11 @@ import {
 } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups } from '../../domain/config';
+import { AccountGoneError, goneAsNotFound, goneAsNull } from '../failures';
+import { classifyIamError, createIamClient, isForeignErrorPage } from './client';
 import type { IamTargetConfig } from './config';
-import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_TAG_VALUE_MAX, IAM_USER_NAME_MAX, iamNameKey } from './names';
+import { decodeList, encodeList, IAM_RESERVED_TAG_PREFIX, IAM_TAGS, isListKey, TAG_VALUE_CHARS, tagMap, toTags } from './tags';
+import { checkIamTags, IAM_GROUP_NAME_MAX, IAM_MAX_GROUPS_PER_USER, IAM_MAX_TAGS, IAM_USER_NAME_MAX, iamNameKey } from './names';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';

@@ -1,3 +1,6 @@
+import type { Tag } from '@aws-sdk/client-iam';
+import { IAM_TAG_VALUE_MAX } from './names';
+
 /** The tags idflow keeps on the IAM users it owns, and how lists longer than one tag value are kept. */
 
 /** Tags idflow keeps on every IAM user it owns. Every tag key starting with `idflow:` is reserved. */
@@ -9,7 +12,7 @@ export const IAM_TAGS = {
   /**
    * Access keys idflow deactivated on disable (space separated; continued in `...:2`, `...:3` when
    * long); SSH keys, signing certificates and service-specific credentials alike, in the tags named
-   * in iam-credentials.ts.
+   * in credentials.ts.
    */
   deactivatedKeys: 'idflow:deactivated-keys',
   /** Groups idflow removed the user from on disable, same encoding. */
@@ -21,9 +24,9 @@ export const IAM_TAGS = {
 export const IAM_RESERVED_TAG_PREFIX = 'idflow:';
 
 // IAM tag values: letters, digits, spaces and _ . : / = + - @ (a comma, legal in group names, is not).
-const TAG_VALUE_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+export const TAG_VALUE_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
 
-function isListKey(key: string, base: string): boolean {
+export function isListKey(key: string, base: string): boolean {
   return key === base || new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+$`).test(key);
 }
 
@@ -55,10 +58,10 @@ function chunkIndex(key: string): number {
   return m ? Number(m[1]) : 1;
 }
 
-function tagMap(tags: Tag[] | undefined): Record<string, string> {
+export function tagMap(tags: Tag[] | undefined): Record<string, string> {
   return Object.fromEntries((tags ?? []).map((t) => [t.Key!, t.Value ?? '']));
 }
 
-function toTags(tags: Record<string, string>): Tag[] {
+export function toTags(tags: Record<string, string>): Tag[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }

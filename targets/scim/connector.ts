@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups } from '../../domain/config';
 import type { ScimTargetConfig } from './config';
 import { AccountGoneError, goneAsNotFound, goneAsNull } from '../failures';
+import { retryAfterMs, scimFailure } from './errors';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';
@@ -54,7 +55,6 @@ interface Reply {
   etag: string | null;
 }
 
-const ERROR_DETAIL_MAX = 300;
 /** How old a read a PATCH may start from (with ETags only): an event's plan is read moments before its writes. */
 const RECENT_READ_MS = 5_000;
 const RECENT_READS_MAX = 1_000;
@@ -628,34 +628,6 @@ export class ScimConnector implements TargetConnector {
       throw scimFailure(res.status, body, what);
     }
   }
-}
-
-/** Retry-After in seconds or as an HTTP date, in ms; null when absent or unreadable. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
-  if (!header) return null;
-  const s = header.trim();
-  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000);
-  const at = Date.parse(s);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
-}
-
-/**
- * A SCIM error as a Temporal failure of type `SCIM.<status>` with the server's detail and scimType:
- * 4xx and 501 non-retryable (a retry gets the same answer), 408, 429 and other 5xx retryable.
- */
-export function scimFailure(status: number, body: unknown, what: string, retryable?: boolean, delayMs?: number): ApplicationFailure {
-  const detailRaw = prop(body, 'detail') ?? (typeof body === 'string' ? body : undefined);
-  const detail = detailRaw === undefined ? '' : String(detailRaw).slice(0, ERROR_DETAIL_MAX);
-  const scimType = prop(body, 'scimType');
-  const canRetry = retryable ?? ((status >= 500 && status !== 501) || status === 429 || status === 408);
-  const message = `SCIM ${what} failed: HTTP ${status}${typeof scimType === 'string' ? ` (${scimType})` : ''}${detail ? `: ${detail}` : ''}`;
-  return ApplicationFailure.create({
-    message,
-    type: `SCIM.${status}`,
-    nonRetryable: !canRetry,
-    details: [{ status, scimType: typeof scimType === 'string' ? scimType : null, detail }],
-    ...(delayMs !== undefined && canRetry ? { nextRetryDelay: delayMs } : {}),
-  });
 }
 
 function enc(id: string): string {

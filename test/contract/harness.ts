@@ -10,7 +10,8 @@ import {
   type IAMClient,
 } from '@aws-sdk/client-iam';
 import type { TargetConnector } from '../../targets/connector';
-import { createIamClient, IamConnector } from '../../targets/aws-iam/connector';
+import { createIamClient } from '../../targets/aws-iam/client';
+import { IamConnector } from '../../targets/aws-iam/connector';
 import { ScimConnector } from '../../targets/scim/connector';
 import { SCIM_ENTERPRISE_USER } from '../../targets/scim/schema';
 import {

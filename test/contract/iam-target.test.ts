@@ -24,7 +24,9 @@ import {
   UploadSSHPublicKeyCommand,
 } from '@aws-sdk/client-iam';
 import forge from 'node-forge';
-import { classifyIamError, createIamClient, IAM_TAGS, IamConnector, type IamRetryOptions } from '../../targets/aws-iam/connector';
+import { classifyIamError, createIamClient, type IamRetryOptions } from '../../targets/aws-iam/client';
+import { IamConnector } from '../../targets/aws-iam/connector';
+import { IAM_TAGS } from '../../targets/aws-iam/tags';
 import type { CreateAccountInput } from '../../targets/connector';
 import { toIamName } from '../../targets/aws-iam/names';
 import { failure, forceIamPages, type IamCall, iamAction, iamEndpoint, iamErrorXml, iamTargetConfig, recordIam, resetMoto, startProxy, TEST_CREDENTIALS } from './support';

@@ -1,4 +1,5 @@
-import { classifyIamError, decodeList, encodeList, IamRetryStrategy, isRetryableIamError } from '../../targets/aws-iam/connector';
+import { classifyIamError, IamRetryStrategy, isRetryableIamError } from '../../targets/aws-iam/client';
+import { decodeList, encodeList } from '../../targets/aws-iam/tags';
 
 describe('IAM retry rules', () => {
   const info = (name: string, errorType: 'THROTTLING' | 'TRANSIENT' | 'SERVER_ERROR' | 'CLIENT_ERROR', headers: Record<string, string> = {}) => ({ error: Object.assign(new Error(name), { name, $response: { headers } }), errorType });

@@ -7,7 +7,7 @@ import {
   scimPatchOperations,
   toScimUser,
 } from '../../targets/scim/schema';
-import { retryAfterMs, scimFailure } from '../../targets/scim/connector';
+import { retryAfterMs, scimFailure } from '../../targets/scim/errors';
 
 describe('SCIM attribute paths', () => {
   test.each([
