@@ -18,20 +18,19 @@ export default async function globalTeardown(): Promise<void> {
   } finally {
     await stack?.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-    reportLeftovers();
+    await reportLeftovers();
   }
 }
 
 /**
- * The suite runs in band: anything a test file left open keeps this process alive, and CI would
- * wait for its deadline. Name what is still there a moment after the end, so the leak can be found.
+ * The suite runs in band: anything a test file left open would keep this process alive (npm test
+ * passes --forceExit, so CI does not wait for its deadline). Name what is still there a moment
+ * after the end, so the leak can be found; IDFLOW_TEST_TRACE_TIMERS=1 adds where each timer was made.
  */
-function reportLeftovers(): void {
-  const baseline = new Set(['TTYWrap', 'PipeWrap']);
-  setTimeout(() => {
-    const left = process.getActiveResourcesInfo().filter((r) => !baseline.has(r));
-    if (left.length > 0) process.stderr.write(`still open after the suite: ${left.join(', ')}\n${pendingTimers().map((s) => `timer made at\n${s}`).join('\n')}\n`);
-  }, 1500).unref();
+async function reportLeftovers(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000));
+  const left = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap');
+  if (left.length > 0) process.stderr.write(`still open after the suite: ${left.join(', ')}\n${pendingTimers().map((s) => `timer made at\n${s}`).join('\n')}\n`);
 }
 
 /**
