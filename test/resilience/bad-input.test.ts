@@ -6,7 +6,7 @@ import { projectRoot } from '../../devstack/stack';
 import { stackEnv } from '../../devstack/stack-file';
 import { EVENT_TYPES, InvalidEventError, parseHrEvent } from '../../domain/events';
 import { eventually, idflowUsers } from '../support/iam';
-import { scimUsers, temporalClient, testStack } from '../support/stack';
+import { resetRememberedWorkflows, scimUsers, temporalClient, testStack } from '../support/stack';
 import { type CliResult, runIdflow, withOverrides } from '../support/cli';
 import { needlesFor, scanBuffer } from './support/secrets';
 import { announceSeed, SEED } from './support/seed';
@@ -59,13 +59,15 @@ async function targetCounts(): Promise<{ iam: number; scim: number }> {
 
 beforeAll(async () => {
   // Work left by other test files (a leaver's retention, say) must not be mistaken for ours.
+  // The revocation guard's window and remembered leavers run for as long as their state lasts (an hour, a day): end them.
+  await resetRememberedWorkflows();
   const { client, close } = await temporalClient();
   try {
     await eventually('no workflow running on the shared stack', async () => {
-      let n = 0;
-      for await (const _ of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) n += 1;
-      return n;
-    }, (n) => n === 0, 60_000);
+      const running: string[] = [];
+      for await (const wf of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) running.push(wf.workflowId);
+      return running;
+    }, (running) => running.length === 0, 60_000);
   } finally {
     await close();
   }
