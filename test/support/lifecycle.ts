@@ -39,14 +39,17 @@ export async function settled(employeeIds: string[]): Promise<void> {
   try {
     for (const id of employeeIds) {
       const handle = client.workflow.getHandle(`identity-${id}`);
+      // Ends with the race: a poll left running after the workflow closed kept the test process alive.
+      let decided = false;
       const remembering = (async () => {
-        for (;;) {
+        while (!decided) {
           const status = await handle.query(statusQuery).catch(() => null);
           if (status?.leftSince) return;
           await new Promise((r) => setTimeout(r, 500));
         }
       })();
       await Promise.race([handle.result().catch(() => undefined), remembering]);
+      decided = true;
     }
   } finally {
     await close();
