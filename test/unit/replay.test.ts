@@ -18,7 +18,7 @@ beforeAll(async () => {
 
 test('recorded histories exist for every workflow type', () => {
   const kinds = new Set(files.map((f) => f.split('--')[0]));
-  expect([...kinds].sort()).toEqual(['delta-sync', 'identity', 'managed-group', 'reconcile']);
+  expect([...kinds].sort()).toEqual(['delta-sync', 'identity', 'managed-group', 'reconcile', 'revocation-guard']);
 });
 
 test.each(files)('%s replays against the current workflow code', async (file) => {
