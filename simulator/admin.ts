@@ -178,6 +178,12 @@ export class AdminApi {
       this.dir.expireDeltaTokens();
       return sendJson(ctx, 200, { expired: true, epoch: this.dir.epoch });
     }
+    if (A === 'delta' && b?.toLowerCase() === 'age' && m === 'POST' && rest.length === 2) {
+      const seconds = Number((await this.json(ctx)).seconds);
+      if (!Number.isFinite(seconds) || seconds <= 0) throw badRequest('seconds must be a positive number');
+      this.dir.ageDeltaTokens(seconds);
+      return sendJson(ctx, 200, { aged: seconds });
+    }
     if (A === 'state' && m === 'GET' && rest.length === 1) {
       return sendJson(ctx, 200, this.dir.stats());
     }

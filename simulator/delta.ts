@@ -18,7 +18,7 @@ export interface DeltaOptions {
   pageSize: number;
   /** members@delta entries per group entry; larger groups are split across pages. */
   membersPerPage: number;
-  /** Delta/skip tokens older than this answer 410 (Graph: 7 days). */
+  /** Delta/skip tokens older than this answer 400 syncStateNotFound, as Microsoft documents (Graph: 7 days). */
   tokenTtlSeconds: number;
 }
 
@@ -102,7 +102,7 @@ export class DeltaEngine {
       const tok = this.codec.decode<DeltaTok>(deltatoken);
       if (!tok || tok.k !== 'delta' || tok.e !== type) throw badRequest('The specified delta token is invalid.');
       this.checkFresh(tok, tok.pos, path);
-      const start: SkipTok = { ...tok, k: 'dskip', from: tok.pos, to: this.dir.position, x: 0, c: 0, ts: Date.now() };
+      const start: SkipTok = { ...tok, k: 'dskip', from: tok.pos, to: this.dir.position, x: 0, c: 0, ts: this.dir.now() };
       return this.page(ctx, start, pageSize, minimal, path);
     }
     const common = this.common(type, q);
@@ -120,13 +120,17 @@ export class DeltaEngine {
       if (!f) throw unsupportedQuery("Delta queries support only $filter=id eq '...' (optionally or-ed).");
       if (f.length > 50) throw unsupportedQuery(`Too many ids in the delta $filter: ${f.length}. Max allowed: 50.`);
     }
-    return { e: type, i: this.dir.instanceId, ep: this.dir.epoch, s, f, ts: Date.now() };
+    return { e: type, i: this.dir.instanceId, ep: this.dir.epoch, s, f, ts: this.dir.now() };
   }
 
   private checkFresh(tok: Common, pos: number | null, path: string): void {
-    const tooOld = Date.now() - tok.ts > this.opts.tokenTtlSeconds * 1000;
+    // A token past its duration: Microsoft's documented answer is a 400 naming the lost sync state.
+    if (this.dir.now() - tok.ts > this.opts.tokenTtlSeconds * 1000) {
+      throw new GraphFailure(400, 'syncStateNotFound', `The sync state is not found: the delta token is older than ${Math.round(this.opts.tokenTtlSeconds / 86400)} days. Start a new delta round.`);
+    }
     const trimmed = pos !== null && pos < this.dir.oldestPosition;
-    if (tok.i !== this.dir.instanceId || tok.ep !== this.dir.epoch || tooOld || trimmed) {
+    // A reset (another directory, an expired generation, a trimmed change log): 410 Gone with where to start again.
+    if (tok.i !== this.dir.instanceId || tok.ep !== this.dir.epoch || trimmed) {
       const sel = tok.s ? `$select=${tok.s.join(',')}&` : '';
       throw new GraphFailure(
         410,
@@ -149,7 +153,7 @@ export class DeltaEngine {
     if (res.next) {
       body['@odata.nextLink'] = `${path}?$skiptoken=${this.codec.encode({ ...tok, x: res.next.x, c: res.next.c })}`;
     } else {
-      const dl: DeltaTok = { k: 'delta', e: tok.e, i: tok.i, ep: tok.ep, s: tok.s, f: tok.f, ts: Date.now(), pos: tok.to };
+      const dl: DeltaTok = { k: 'delta', e: tok.e, i: tok.i, ep: tok.ep, s: tok.s, f: tok.f, ts: this.dir.now(), pos: tok.to };
       body['@odata.deltaLink'] = `${path}?$deltatoken=${this.codec.encode(dl)}`;
     }
     body.value = res.items;

@@ -76,6 +76,7 @@ export class Directory {
   private domains: Set<string>;
   /** Changes on reset; delta/skip tokens from another instance are rejected. */
   instanceId = randomUUID();
+  private clockOffsetMs = 0;
   /** Bumped by expireDeltaTokens(): tokens issued before answer 410. */
   epoch = 0;
   private transitiveMembersCache = new Map<string, DirObject[]>();
@@ -96,6 +97,7 @@ export class Directory {
 
   /** Back to the seed: objects, memberships, empty change log, new instance id (old delta tokens answer 410). */
   reset(): void {
+    this.clockOffsetMs = 0;
     this.users.clear();
     this.groups.clear();
     this.userOrder = [];
@@ -170,6 +172,16 @@ export class Directory {
   /** Every delta token issued so far answers 410 Gone from now on. */
   expireDeltaTokens(): void {
     this.epoch++;
+  }
+
+  /** The directory's clock, which delta tokens are stamped and aged with. */
+  now(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Lets time pass for delta tokens: those issued more than their duration ago answer syncStateNotFound. */
+  ageDeltaTokens(seconds: number): void {
+    this.clockOffsetMs += seconds * 1000;
   }
 
   // ------------------------------------------------------------------ reads

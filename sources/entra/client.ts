@@ -61,7 +61,9 @@ export interface GraphFailureDetails {
 
 /**
  * Graph failures as typed, non-secret Temporal failures carrying the request id:
- * - `Graph.resyncRequired` (410 Gone on a delta link; non-retryable: start a new round),
+ * - `Graph.resyncRequired` (non-retryable: start a new round): 410 Gone on a delta link (a reset), or
+ *   any 4xx whose code says the sync state is gone: `syncStateNotFound` (a token older than 7 days,
+ *   Microsoft answers 400), `resyncRequired`; Graph's own casing of these codes varies,
  * - `Graph.notFound` 404, `Graph.authentication` 401 or a token the authority refused (AADSTS…),
  *   `Graph.authorization` 403 (a permission is missing), `Graph.badRequest` other 4xx: non-retryable,
  * - `Graph.throttled` 429, `Graph.unavailable` 5xx or no response (network): retryable; when Graph
@@ -72,12 +74,14 @@ export function toGraphFailure(err: unknown, what: string): Error {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof GraphError) {
     const requestId = err.requestId ?? headerOf(err, 'request-id');
-    if (err.statusCode === 410) {
+    const syncStateGone = err.statusCode >= 400 && err.statusCode < 500 && RESYNC_CODES.test(err.code ?? '');
+    if (err.statusCode === 410 || syncStateGone) {
+      const why = err.statusCode === 410 ? 'the delta token is no longer valid (410 Gone)' : `the delta token expired (${err.statusCode} ${err.code})`;
       return ApplicationFailure.create({
         type: 'Graph.resyncRequired',
-        message: `Graph ${what}: the delta token expired (410 Gone); a full resync is required (request-id ${requestId ?? 'none'})`,
+        message: `Graph ${what}: ${why}; a full resync is required (request-id ${requestId ?? 'none'})`,
         nonRetryable: true,
-        details: [{ statusCode: 410, code: err.code, requestId } satisfies GraphFailureDetails],
+        details: [{ statusCode: err.statusCode, code: err.code, requestId } satisfies GraphFailureDetails],
       });
     }
     if (err.statusCode <= 0) return noResponseFailure(err, what);
@@ -95,6 +99,9 @@ export function toGraphFailure(err: unknown, what: string): Error {
   }
   return noResponseFailure(err, what);
 }
+
+/** Error codes meaning the delta's sync state is gone, whatever the status: only a new round helps. */
+const RESYNC_CODES = /^(syncStateNotFound|syncStateInvalid|resyncRequired)$/i;
 
 /** The authority refused the app (AADSTS…): retrying cannot help. */
 const REFUSED = /AADSTS|invalid_client|unauthorized_client|invalid_scope|unsupported_grant_type/i;

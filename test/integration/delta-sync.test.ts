@@ -75,9 +75,12 @@ test('changes, removals and membership changes in Entra ID reach IAM; the cursor
   expect(await run<Result>(deltaSyncWorkflow)).toMatchObject({ changed: 0, removed: 0, signalled: 0 });
 });
 
-test('an expired delta token (410 Gone) starts a full reconcile and a fresh cursor', async () => {
+test.each([
+  ['a reset (410 Gone)', '/_admin/delta/expire', undefined],
+  ['a token past its 7 days (400 syncStateNotFound)', '/_admin/delta/age', { seconds: 8 * 86400 }],
+])('a delta token Graph no longer honours, %s, starts a full reconcile and a fresh cursor', async (_what, path, body) => {
   await run(deltaSyncWorkflow);
-  await entra.call('POST', '/_admin/delta/expire');
+  await entra.call('POST', path, body);
   const result = await run<{ resyncRequired: boolean; reconcileWorkflowId?: string }>(deltaSyncWorkflow);
   expect(result.resyncRequired).toBe(true);
   const reconcile = await client.workflow.getHandle(result.reconcileWorkflowId!).result();

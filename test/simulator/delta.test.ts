@@ -206,6 +206,20 @@ describe('groups delta', () => {
 });
 
 describe('token expiry', () => {
+  test('a token older than its 7 days -> 400 syncStateNotFound, as Microsoft documents; a fresh round works', async () => {
+    const r1 = await round('/users/delta?$select=id,displayName');
+    await admin('POST', '/delta/age', { seconds: 7 * 86400 + 60 });
+    const raw = await h.raw('GET', r1.deltaLink);
+    expect(raw.status).toBe(400);
+    expect(raw.json.error.code).toBe('syncStateNotFound');
+    const err = await h.graph.api(r1.deltaLink).get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GraphError);
+    expect([(err as GraphError).statusCode, (err as GraphError).code]).toEqual([400, 'syncStateNotFound']);
+    // Tokens issued now are fresh on the same clock.
+    const r2 = await round('/users/delta?$select=id,displayName');
+    expect((await h.raw('GET', r2.deltaLink)).status).toBe(200);
+  });
+
   test('POST /_admin/delta/expire -> 410 Gone with a Location for a full resync', async () => {
     const r1 = await round('/users/delta?$select=id,displayName');
     await admin('POST', '/delta/expire');

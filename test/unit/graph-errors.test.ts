@@ -37,6 +37,22 @@ test('410 Gone → Graph.resyncRequired, non-retryable', () => {
   expect([f.type, f.nonRetryable]).toEqual(['Graph.resyncRequired', true]);
 });
 
+test.each([
+  [400, 'syncStateNotFound'],
+  [400, 'SyncStateNotFound'],
+  [404, 'syncStateNotFound'],
+  [400, 'resyncRequired'],
+])('a token past its duration, %i %s, → Graph.resyncRequired: the delta starts again instead of failing every run', (status, code) => {
+  const f = typed(graphError(status, code));
+  expect([f.type, f.nonRetryable]).toEqual(['Graph.resyncRequired', true]);
+  expect(details(f)).toMatchObject({ statusCode: status, code });
+  expect(f.message).toContain(`the delta token expired (${status} ${code})`);
+});
+
+test('another 400 stays a bad request', () => {
+  expect(typed(graphError(400, 'Request_UnsupportedQuery')).type).toBe('Graph.badRequest');
+});
+
 test('the request-id falls back to the response header', () => {
   expect(details(typed(graphError(503, 'X', { 'request-id': 'from-header' }, null))).requestId).toBe('from-header');
 });
