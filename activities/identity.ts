@@ -144,8 +144,8 @@ export function identityActivities(runtime: Runtime) {
         .map((t): TargetDecision => {
           if (!input.identity) {
             const absentPolicy = input.mode === 'purge' ? ('delete' as const) : input.mode === 'revoke' ? ('disable' as const) : undefined;
-            if (input.lastSourceId && absentPolicy) return { target: t.name, userName: null, sourceId: input.lastSourceId, desired: null, absentReason: 'no longer in Entra ID', absentPolicy };
-            return { target: t.name, userName: null, desired: null, absentReason: 'not found in Entra ID', problems: ['the person is not in Entra ID and idflow never saw their Entra object id, so their accounts cannot be found; the scheduled reconcile handles accounts of people gone from the source'] };
+            if (input.lastSourceId && absentPolicy) return { target: t.name, userName: null, sourceId: input.lastSourceId, desired: null, absentReason: `no longer in ${runtime.source.label}`, absentPolicy };
+            return { target: t.name, userName: null, desired: null, absentReason: `not found in ${runtime.source.label}`, problems: [`the person is not in ${runtime.source.label} and idflow never saw their source id, so their accounts cannot be found; the scheduled reconcile handles accounts of people gone from the source`] };
           }
           // Found by their marker, never by a name: a name can be someone else's.
           const sourceId = input.identity.id;

@@ -88,7 +88,7 @@ export function reconcileActivities(runtime: Runtime) {
     const state = await connector.readState();
     // An empty directory is an outage or a broken filter, never a reason to revoke everyone: refused, not held.
     if (identities.length === 0 && state.accounts.some((a) => a.owned)) {
-      throw ApplicationFailure.nonRetryable(`Entra ID returned no people at all, and ${name} holds ${state.accounts.filter((a) => a.owned).length} accounts idflow owns: refusing to plan (nothing was changed); check the source's filter and permissions`, 'Source.empty');
+      throw ApplicationFailure.nonRetryable(`${runtime.source.label} returned no people at all, and ${name} holds ${state.accounts.filter((a) => a.owned).length} accounts idflow owns: refusing to plan (nothing was changed); check the source's filter and permissions`, 'Source.empty');
     }
     heartbeat({ phase: 'planning', identities: identities.length, accounts: state.accounts.length });
     const plan = planTarget({ target, identities, state: { accounts: state.accounts, groups: state.groups.map((g) => g.name) }, maxGroupsPerUser: connector.maxGroupsPerUser });
