@@ -223,8 +223,10 @@ export class GraphApi {
     }
     let cast: EntityType | null = null;
     let idx = 3;
-    if (low[3] === 'microsoft.graph.user' || low[3] === 'microsoft.graph.group') {
-      cast = low[3] === 'microsoft.graph.user' ? 'user' : 'group';
+    // Graph takes the schema's alias too: kiota-generated SDKs (Python, .NET, Go, Java) write `graph.user`.
+    const castName = low[3]?.replace(/^graph\./, 'microsoft.graph.');
+    if (castName === 'microsoft.graph.user' || castName === 'microsoft.graph.group') {
+      cast = castName === 'microsoft.graph.user' ? 'user' : 'group';
       idx = 4;
     }
     const source = (): DirObject[] => {

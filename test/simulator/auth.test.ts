@@ -119,6 +119,20 @@ describe('client certificate', () => {
     expect(r.json).toMatchObject({ error: 'invalid_client', error_codes: [700027] });
   });
 
+  test('the thumbprint is compared as bytes: padded base64url (Python azure-identity) and base64 are accepted, another thumbprint is not', async () => {
+    const pem = readFileSync(h.sim.clientCertificatePath, 'utf8');
+    const key = createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
+    const { X509Certificate, createHash } = await import('node:crypto');
+    const sha1 = createHash('sha1').update(new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE'))).raw).digest();
+    const padded = sha1.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    expect(padded.endsWith('=')).toBe(true);
+    expect((await post(assertionFor(key, { x5t: padded }, {}))).status).toBe(200);
+    expect((await post(assertionFor(key, { x5t: sha1.toString('base64') }, {}))).status).toBe(200);
+    const wrong = Buffer.from(sha1);
+    wrong[0] = wrong[0]! ^ 1;
+    expect((await post(assertionFor(key, { x5t: wrong.toString('base64url') }, {}))).json.error_codes).toEqual([700027]);
+  });
+
   test('right thumbprint but wrong signature / wrong aud -> 700027; expired -> 700024; RS256 + x5t accepted', async () => {
     const pem = readFileSync(h.sim.clientCertificatePath, 'utf8');
     const key = createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -277,6 +277,17 @@ describe('memberships', () => {
     expect(fin.some((u) => u.id === ada.id)).toBe(false);
   });
 
+  test("a cast written with the schema's alias (graph.user, as kiota-generated SDKs write it) is the same cast", async () => {
+    const allStaff = byName('All Staff');
+    const full = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/microsoft.graph.user`).select('id').top(999).get()).value as User[];
+    const alias = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/graph.user`).select('id').top(999).get()).value as User[];
+    expect(alias.map((u) => u.id)).toEqual(full.map((u) => u.id));
+    const groups = (await h.graph.api(`/users/${ada.id}/transitiveMemberOf/graph.group`).select('displayName').get()).value as Group[];
+    expect(groups.map((g) => g.displayName).sort()).toEqual(['All Staff', 'Cloud Admins', 'Engineering', 'Platform Team']);
+    const e = await graphError(h.graph.api(`/groups/${allStaff}/transitiveMembers/graph.device`).get());
+    expect(e.statusCode).toBe(400);
+  });
+
   test('$filter on a relationship needs advanced query; with it, it works', async () => {
     const eng = byName('Engineering');
     const e = await graphError(h.graph.api(`/groups/${eng}/members`).filter("startswith(displayName,'a')").get());
