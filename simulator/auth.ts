@@ -141,6 +141,11 @@ export class Authority {
     if (!scope) return sendEntraError(ctx, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
     const resourceScopes = scope.split(/\s+/).filter((s) => s && !['openid', 'profile', 'offline_access', 'email'].includes(s));
     const okScope = resourceScopes.length === 1 && [GRAPH_SCOPE, `${GRAPH_APP_ID}/.default`, 'https://graph.microsoft.com//.default'].includes(resourceScopes[0]!);
+    // Entra's answer to a delegated-style scope in the client credentials flow.
+    const notDefault = resourceScopes.find((s) => !s.endsWith('/.default'));
+    if (notDefault) {
+      return sendEntraError(ctx, 400, 'invalid_scope', 1002012, `The provided value for scope ${notDefault} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
+    }
     if (!okScope) {
       return sendEntraError(ctx, 400, 'invalid_scope', 70011, `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid. The simulator issues tokens only for ${GRAPH_SCOPE}.`);
     }

@@ -66,7 +66,10 @@ describe('client secret', () => {
     const client = await h.raw('POST', path, { token: null, form: { ...base, client_id: randomUUID(), client_secret: h.sim.clientSecret } });
     expect([client.status, client.json.error, client.json.error_codes]).toEqual([400, 'unauthorized_client', [700016]]);
     const scope = await h.raw('POST', path, { token: null, form: { ...base, scope: 'User.Read', client_secret: h.sim.clientSecret } });
-    expect([scope.status, scope.json.error, scope.json.error_codes]).toEqual([400, 'invalid_scope', [70011]]);
+    expect([scope.status, scope.json.error, scope.json.error_codes]).toEqual([400, 'invalid_scope', [1002012]]);
+    expect(scope.json.error_description).toMatch(/^AADSTS1002012: The provided value for scope User\.Read is not valid\. Client credential flows must have a scope value with \/\.default suffixed/);
+    const other = await h.raw('POST', path, { token: null, form: { ...base, scope: 'https://vault.azure.net/.default', client_secret: h.sim.clientSecret } });
+    expect([other.status, other.json.error, other.json.error_codes]).toEqual([400, 'invalid_scope', [70011]]);
     const none = await h.raw('POST', path, { token: null, form: base });
     expect([none.status, none.json.error_codes]).toEqual([401, [7000216]]);
     const grant = await h.raw('POST', path, { token: null, form: { ...base, grant_type: 'password', client_secret: h.sim.clientSecret } });
