@@ -191,8 +191,9 @@ export class Authority {
     if (!jwt) return { code: 700027, message: 'Client assertion failed signature validation. [Reason - The client assertion is not a well-formed JWT.]' };
     const x5t = typeof jwt.header.x5t === 'string' ? jwt.header.x5t : null;
     const x5t256 = typeof jwt.header['x5t#S256'] === 'string' ? (jwt.header['x5t#S256'] as string) : null;
-    // Compared as the bytes they encode: clients differ in padding and alphabet (Python's azure-identity sends padded base64url).
-    const sameThumbprint = (sent: string, hex: string) => Buffer.from(sent.replace(/-/g, '+').replace(/_/g, '/'), 'base64').equals(Buffer.from(hex, 'hex'));
+    // Compared as the bytes they encode: clients differ in padding and alphabet (Python's azure-identity
+    // sends padded base64url); Node's base64 decoder takes either alphabet, padded or not.
+    const sameThumbprint = (sent: string, hex: string) => Buffer.from(sent, 'base64').equals(Buffer.from(hex, 'hex'));
     const used = x5t256 ?? x5t;
     if ((x5t256 && !sameThumbprint(x5t256, this.state.clientThumbprintSha256)) || (!x5t256 && x5t && !sameThumbprint(x5t, this.state.clientThumbprintSha1)) || (!x5t && !x5t256)) {
       const tp = used ? Buffer.from(used, 'base64url').toString('hex').toUpperCase() : '(none)';

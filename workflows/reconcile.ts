@@ -2,6 +2,7 @@ import { ApplicationFailure, condition, defineQuery, defineUpdate, log, patched,
 import type { Duration } from '@temporalio/common';
 import type { IdflowActivities } from '../activities';
 import type { ReconcileTargetInput, ReconcileTargetResult } from '../activities/reconcile';
+import type { ActionOp } from '../domain/plan';
 import { IdflowAwaitingApproval, IdflowOutcome, IdflowTargets } from './search-attributes';
 
 /**
@@ -145,9 +146,9 @@ function followedBy(first: ReconcileTargetResult, next: ReconcileTargetResult): 
 
 /** The people every round wrote, each op once; a person written in two rounds is one entry. */
 function mergeWritten(a: ReconcileTargetResult['written'], b: ReconcileTargetResult['written']): NonNullable<ReconcileTargetResult['written']> {
-  const people = new Map<string, Set<string>>();
+  const people = new Map<string, Set<ActionOp>>();
   for (const p of [...(a?.people ?? []), ...(b?.people ?? [])]) people.set(p.employeeId, new Set([...(people.get(p.employeeId) ?? []), ...p.ops]));
-  return { people: [...people].map(([employeeId, ops]) => ({ employeeId, ops: [...ops] as NonNullable<ReconcileTargetResult['written']>['people'][number]['ops'] })), omitted: (a?.omitted ?? 0) + (b?.omitted ?? 0) };
+  return { people: [...people].map(([employeeId, ops]) => ({ employeeId, ops: [...ops] })), omitted: (a?.omitted ?? 0) + (b?.omitted ?? 0) };
 }
 
 function memo(progress: ReconcileProgress): void {

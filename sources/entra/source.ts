@@ -15,9 +15,6 @@ export type DeltaLinks = {
   groups: string;
 };
 
-/** Graph's users delta speaks of users: a change is a source change. */
-export type UserChange = SourceChange;
-
 /** A user's manager, as much as idflow needs of them. */
 export interface ManagerRef {
   id: string;
@@ -165,8 +162,8 @@ export class GraphSource {
    * joined or left a group but no longer exist, so their members cannot be listed: the people
    * affected are unknown, and only a full reconcile finds them.
    */
-  async changesSince(select: readonly string[], links: DeltaLinks | null): Promise<{ changes: Map<string, UserChange>; links: DeltaLinks; pages: number; unresolvedGroups: string[] }> {
-    const changes = new Map<string, UserChange>();
+  async changesSince(select: readonly string[], links: DeltaLinks | null): Promise<{ changes: Map<string, SourceChange>; links: DeltaLinks; pages: number; unresolvedGroups: string[] }> {
+    const changes = new Map<string, SourceChange>();
     let pages = 0;
     const userSelect = [...new Set([...select, 'employeeId'])].join(',');
     const users = await this.deltaRound<User & { '@removed'?: { reason: string } }>(links?.users ?? `/users/delta?$select=${userSelect}&$deltatoken=latest`, 'users delta', (u) => {
