@@ -5,7 +5,9 @@ import { desiredAccount } from '../domain/mapping';
 import { type AccountPlan, type Action, planAccount, revokesAccess } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
-import type { ApprovalPolicy, LifecyclePolicy } from '../domain/config';
+import { readPerson, type RecordedPerson } from '../domain/person';
+import type { ApprovalPolicy } from '../domain/config';
+import type { IdentityPolicy } from '../contracts/identity';
 import type { GroupToCreate } from '../contracts/managed-group';
 import { managedGroupWorkflowId } from './managed-group-id';
 import { connectorFor, type Runtime } from './runtime';
@@ -133,25 +135,26 @@ export function identityActivities(runtime: Runtime) {
     },
 
     /** The lifecycle durations and switches of the worker's config. */
-    async lifecyclePolicy(): Promise<LifecyclePolicy> {
-      return runtime.loaded.config.lifecycle;
+    async lifecyclePolicy(): Promise<IdentityPolicy> {
+      return { ...runtime.loaded.config.lifecycle, sourceLabel: runtime.source.label };
     },
 
     /** transform: scoping and mapping for every enabled target. */
-    async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: SourceIdentity | null; lastSourceId?: string }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
+    async transformIdentity(input: { employeeId: string; mode: TransformMode; identity: RecordedPerson | null; lastSourceId?: string }): Promise<{ configVersion: string; decisions: TargetDecision[] }> {
+      const identity = input.identity ? readPerson(input.identity) : null;
       const decisions = runtime.loaded.targets
         .filter((t) => t.config.enabled)
         .map((t): TargetDecision => {
-          if (!input.identity) {
+          if (!identity) {
             const absentPolicy = input.mode === 'purge' ? ('delete' as const) : input.mode === 'revoke' ? ('disable' as const) : undefined;
             if (input.lastSourceId && absentPolicy) return { target: t.name, userName: null, sourceId: input.lastSourceId, desired: null, absentReason: `no longer in ${runtime.source.label}`, absentPolicy };
             return { target: t.name, userName: null, desired: null, absentReason: `not found in ${runtime.source.label}`, problems: [`the person is not in ${runtime.source.label} and idflow never saw their source id, so their accounts cannot be found; the scheduled reconcile handles accounts of people gone from the source`] };
           }
           // Found by their marker, never by a name: a name can be someone else's.
-          const sourceId = input.identity.id;
+          const sourceId = identity.id;
           if (input.mode === 'revoke') return { target: t.name, userName: null, sourceId, desired: null, absentReason: 'leaver event', absentPolicy: 'disable' };
           if (input.mode === 'purge') return { target: t.name, userName: null, sourceId, desired: null, absentReason: 'leaver retention ended', absentPolicy: 'delete' };
-          const result = desiredAccount(input.identity, t);
+          const result = desiredAccount(identity, t);
           if (result.kind === 'invalid') return { target: t.name, userName: null, sourceId, desired: null, problems: result.problems };
           if (result.kind === 'outOfScope') return { target: t.name, userName: null, sourceId, desired: null, absentReason: `out of scope: ${result.scope.reason}` };
           const userName = result.account.userName;

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { IdentityEvent } from '../domain/events';
+import type { LifecyclePolicy } from '../domain/config';
 
 /**
  * The identity workflow's messages, inputs and results: the history format of every person's
@@ -10,6 +11,14 @@ import type { IdentityEvent } from '../domain/events';
 /** The workflow's type, for starting it by name (clients and activities never import workflow code). */
 export const IDENTITY_WORKFLOW = 'identityWorkflow';
 export type IdentityWorkflow = (input: IdentityWorkflowInput) => Promise<IdentityStatus>;
+
+/** What the lifecyclePolicy activity answers: the config's lifecycle, and how the workflow's reasons name the source. */
+export type IdentityPolicy = LifecyclePolicy & { sourceLabel?: string };
+
+/** The source's name in reasons. Histories recorded before the policy carried it had only Entra ID. */
+export function sourceLabel(policy: IdentityPolicy): string {
+  return policy.sourceLabel ?? 'Entra ID';
+}
 
 export const hrEventSignal = defineSignal<[IdentityEvent]>('hrEvent');
 export const eventOutcomeQuery = defineQuery<EventOutcome | null, [string]>('eventOutcome');

@@ -28,6 +28,7 @@ export class AccountNameError extends Error {
 /** What the configured source offers a mapping (sources/<kind>/): the attributes it may read, and those always read. */
 export interface SourceCatalogue {
   attributes: ReadonlySet<string>;
+  /** Read for every person and always in their attributes, whatever the mappings name (Entra ID: userPrincipalName, accountEnabled). */
   core: readonly string[];
 }
 
@@ -142,13 +143,13 @@ export interface ScopeDecision {
 
 /** Whether one identity belongs in one target, and why. */
 export function evaluateScope(identity: SourceIdentity, scope: ScopeConfig): ScopeDecision {
-  if (!scope.includeDisabled && !identity.accountEnabled) return { inScope: false, reason: 'account disabled in Entra ID' };
+  if (!scope.includeDisabled && !identity.enabled) return { inScope: false, reason: 'account disabled in the source' };
   if (scope.groups && scope.groups.length > 0) {
     const member = identity.groups.find((g) => scope.groups!.includes(g.displayName) || scope.groups!.includes(g.id));
     if (!member) return { inScope: false, reason: `not a member of ${scope.groups.map((g) => `"${g}"`).join(' or ')}` };
   }
   for (const filter of scope.filters) {
-    const raw = filter.attribute in identity.attributes ? identity.attributes[filter.attribute] : (identity as unknown as Record<string, unknown>)[filter.attribute];
+    const raw = filter.attribute in identity.attributes ? identity.attributes[filter.attribute] : filter.attribute === 'id' ? identity.id : filter.attribute === 'employeeId' ? identity.employeeId : null;
     const value = raw === null || raw === undefined ? null : String(raw);
     const expected = filter.value;
     const list = Array.isArray(expected) ? expected : expected === undefined ? [] : [String(expected)];
@@ -177,7 +178,7 @@ export type DesiredResult =
 export function desiredAccount(identity: SourceIdentity, target: CompiledTarget): DesiredResult {
   const scope = evaluateScope(identity, target.config.scope);
   if (!scope.inScope) return { kind: 'outOfScope', scope };
-  const attrs = { ...identity.attributes, id: identity.id, employeeId: identity.employeeId, userPrincipalName: identity.userPrincipalName, accountEnabled: identity.accountEnabled };
+  const attrs = { ...identity.attributes, id: identity.id, employeeId: identity.employeeId };
   const problems: string[] = [];
   const rawName = target.userName.evaluate(attrs);
   let userName = rawName === null ? '' : String(rawName).trim();
@@ -196,7 +197,7 @@ export function desiredAccount(identity: SourceIdentity, target: CompiledTarget)
     if (value === null || value === '') continue;
     attributes[a.name] = target.rules.attributeValue(String(value));
   }
-  const groups = identity.accountEnabled ? mapGroups(identity, target) : [];
+  const groups = identity.enabled ? mapGroups(identity, target) : [];
   if (problems.length > 0) return { kind: 'invalid', problems };
   return {
     kind: 'account',
@@ -205,7 +206,7 @@ export function desiredAccount(identity: SourceIdentity, target: CompiledTarget)
       userName,
       externalId: identity.id,
       employeeId: identity.employeeId,
-      enabled: identity.accountEnabled,
+      enabled: identity.enabled,
       attributes,
       createOnlyAttributes: target.attributes.filter((a) => a.apply === 'createOnly').map((a) => a.name),
       managedAttributes: target.attributes.map((a) => a.name),

@@ -13,14 +13,19 @@ export interface SourceGroupRef {
   displayName: string;
 }
 
-/** One person as read from Entra ID: only the selected attributes, plus their transitive groups. */
+/**
+ * One person as a source reads them: fields every source has, the selected attributes under the
+ * source's own names, and their transitive groups.
+ */
 export interface SourceIdentity {
-  /** Entra object id; becomes the target's externalId. */
+  /** The source's stable id of the person (Entra ID's object id); becomes the target's marker. */
   id: string;
   employeeId: string;
-  userPrincipalName: string;
-  accountEnabled: boolean;
-  /** Only the attributes the config's mappings reference (attribute minimisation). */
+  /** The name the person signs in with at the source (Entra ID's userPrincipalName), for people reading plans and audits. */
+  login: string;
+  /** Whether the source lets the person sign in (Entra ID's accountEnabled). */
+  enabled: boolean;
+  /** Only the attributes the config's mappings reference (attribute minimisation), named as the source names them. */
   attributes: Attributes;
   /** Transitive group memberships (nested groups flattened). */
   groups: SourceGroupRef[];

@@ -4,7 +4,7 @@ import type { AppliedAction, ProvisionResult, TargetDecision, VerifyResult } fro
 import type { RevokeInput, RevokeResult, SourceIdsResult } from '../activities/revoke';
 import type { Action } from '../domain/plan';
 import type { IdentityEvent } from '../domain/events';
-import type { SourceIdentity } from '../domain/types';
+import { readPerson, type RecordedPerson } from '../domain/person';
 
 /** One history event with its payloads decoded (see audit.ts). */
 export type DecodedEvent =
@@ -46,8 +46,8 @@ export function auditRecords(events: DecodedEvent[], run: { workflowId: string; 
       if (!act) continue;
       const result = e.values[0];
       if (act.name === 'fetchIdentity') {
-        const id = result as SourceIdentity | null;
-        add(e.time, 'fetch', id ? `Entra ID: ${id.userPrincipalName}, ${id.accountEnabled ? 'enabled' : 'disabled'}, attributes ${Object.keys(id.attributes).sort().join(',')}, groups ${id.groups.map((g) => g.displayName).join(', ') || '-'}` : 'Entra ID: not found');
+        const id = result ? readPerson(result as RecordedPerson) : null;
+        add(e.time, 'fetch', id ? `source: ${id.login}, ${id.enabled ? 'enabled' : 'disabled'}, attributes ${Object.keys(id.attributes).sort().join(',')}, groups ${id.groups.map((g) => g.displayName).join(', ') || '-'}` : 'source: not found');
       } else if (act.name === 'transformIdentity') {
         for (const d of (result as { decisions: TargetDecision[] }).decisions) add(e.time, 'decision', describeDecision(d), d.target);
       } else if (act.name === 'provisionAccount') {

@@ -6,9 +6,9 @@ import { reconcileWorkflow } from './reconcile';
 import { IdflowOutcome } from './search-attributes';
 
 /**
- * One delta sync, started every few minutes by a Temporal Schedule: Entra ID's changes since the
+ * One delta sync, started every few minutes by a Temporal Schedule: the source's changes since the
  * last run go to the affected people's identity workflows. The cursor is this run's result, which
- * the next run reads. A 410 Gone starts a full reconcile.
+ * the next run reads. An expired cursor starts a full reconcile.
  */
 export interface DeltaSyncWorkflowInput {
   /** Start from this cursor instead of the last run's. */
@@ -18,7 +18,8 @@ export interface DeltaSyncWorkflowInput {
 const { syncDelta, lastDeltaLinks } = proxyActivities<IdflowActivities>({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '5s', maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes: ['Graph.authentication', 'Graph.authorization'] },
+  // No source's failure types here: a source marks what retrying cannot mend (a refused credential) non-retryable itself.
+  retry: { initialInterval: '5s', maximumInterval: '2 minutes', maximumAttempts: 5 },
 });
 
 export async function deltaSyncWorkflow(input: DeltaSyncWorkflowInput = {}): Promise<DeltaSyncResult & { reconcileWorkflowId?: string }> {

@@ -4,10 +4,11 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import type { IdflowActivities } from '../activities';
 import type { ProvisionInput, ProvisionResult, TransformMode, VerifyResult } from '../activities/identity';
 import type { RevokeResult } from '../activities/revoke';
-import { type EventOutcome, eventOutcomeQuery, hrEventSignal, type IdentityStatus, type IdentityWorkflowInput, type PendingRevocation, statusQuery, type TargetOutcome, waitForOutcomeUpdate } from '../contracts/identity';
+import { type EventOutcome, eventOutcomeQuery, sourceLabel, hrEventSignal, type IdentityStatus, type IdentityWorkflowInput, type PendingRevocation, statusQuery, type TargetOutcome, waitForOutcomeUpdate } from '../contracts/identity';
 import type { LifecyclePolicy } from '../domain/config';
 import type { HrEvent, IdentityEvent } from '../domain/events';
 import type { SourceIdentity } from '../domain/types';
+import { readPerson } from '../domain/person';
 import { REVOCATION_GUARD_WORKFLOW_ID, type RevocationDecision, revocationDecisionSignal } from '../contracts/revocation-guard';
 import { caseOnlyMatch, sameEmployeeId } from '../domain/employee-id';
 import type { Action } from '../domain/plan';
@@ -22,7 +23,7 @@ export * from '../contracts/identity';
  * order, each through fetch -> transform -> provision -> verify on every target; a future-dated
  * event waits on its own timer, never in front of the others.
  *
- * A leaver (HR, or the person gone from Entra ID) is revoke-only and needs no answer from the
+ * A leaver (HR, or the person gone from the source) is revoke-only and needs no answer from the
  * source: the accounts are found by idflow's markers, the retention starts the moment the revoke
  * is decided, and every target that has not confirmed it is retried, durably, until it does. The
  * workflow stays for the retention, so the deletion is a durable timer a rehire can cancel, and a
@@ -55,7 +56,7 @@ const { revokeAccounts } = proxyActivities<IdflowActivities>({
 
 interface Retention {
   until: number;
-  /** Started by Entra ID removing the person (not HR): the person reappearing there ends it. */
+  /** Started by the source removing the person (not HR): the person reappearing there ends it. */
   bySource: boolean;
 }
 
@@ -72,8 +73,8 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   let retention: Retention | null = input.retentionUntil ? { until: Date.parse(input.retentionUntil), bySource: input.retentionBySource ?? false } : null;
   const revocations: Revocations = { pending: [...(input.revocationPending ?? [])], nextAttemptAt: input.revocationPending?.length ? Date.now() : null, sourceError: null, decidedBy: null };
   const known = new SourceIds([...(input.sourceIds ?? []), ...(input.sourceId ? [input.sourceId] : [])]);
-  // HR said the person left and their accounts are purged, but Entra ID still lists them: the workflow
-  // stays, so no reconcile re-creates them, until Entra ID agrees or HR rehires them.
+  // HR said the person left and their accounts are purged, but the source still lists them: the workflow
+  // stays, so no reconcile re-creates them, until the source agrees or HR rehires them.
   let leftSince: number | null = input.leftSince ? Date.parse(input.leftSince) : null;
 
   setHandler(hrEventSignal, (event) => {
@@ -108,6 +109,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   });
 
   const policy = await lifecyclePolicy();
+  const source = sourceLabel(policy);
   const record = (outcome: EventOutcome) => {
     recent.push(outcome);
     if (recent.length > RECENT_LIMIT) recent.splice(0, recent.length - RECENT_LIMIT);
@@ -126,11 +128,11 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     leftSince = null;
     upsertSearchAttributes([{ key: IdflowLeftButInSource, value: false }]);
   };
-  /** Entra ID still has the person as an enabled user: it has not caught up with HR. A source that cannot answer counts as yes. */
+  /** The source still has the person as an enabled user: it has not caught up with HR. A source that cannot answer counts as yes. */
   const stillInSource = async (): Promise<boolean> => {
     try {
       const identity = await fetchIdentity(employeeId);
-      return identity !== null && identity.accountEnabled;
+      return identity !== null && readPerson(identity).enabled;
     } catch {
       return true;
     }
@@ -165,17 +167,17 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
   };
   let current: IdentityEvent | null = null;
   /**
-   * Entra ID spells the person's employee id differently (E9020 for e9020). Case-sensitive ids: the
-   * event is refused and nothing is done. Case-insensitive: it goes to the workflow of Entra ID's spelling.
+   * The source spells the person's employee id differently (E9020 for e9020). Case-sensitive ids: the
+   * event is refused and nothing is done. Case-insensitive: it goes to the workflow of the source's spelling.
    */
   const misspelled = async (eventId: string, type: EventOutcome['type'], spelled: string): Promise<EventOutcome> => {
     if (policy.employeeIds === 'case-insensitive' && current) {
       const to = await handOverEvent({ ...current, employeeId: spelled } as IdentityEvent);
-      return { eventId, type, outcome: 'ignored', targets: [], error: `handed to ${to}: Entra ID spells the employee id ${spelled} (lifecycle.employeeIds: case-insensitive)` };
+      return { eventId, type, outcome: 'ignored', targets: [], error: `handed to ${to}: ${source} spells the employee id ${spelled} (lifecycle.employeeIds: case-insensitive)` };
     }
-    return { eventId, type, outcome: 'failed', targets: [], error: `employee id ${employeeId} matches ${spelled} in Entra ID only by case; employee ids are case-sensitive (lifecycle.employeeIds), so nothing was done: send the event for ${spelled}` };
+    return { eventId, type, outcome: 'failed', targets: [], error: `employee id ${employeeId} matches ${spelled} in ${source} only by case; employee ids are case-sensitive (lifecycle.employeeIds), so nothing was done: send the event for ${spelled}` };
   };
-  const ctx: EventContext = { employeeId, policy, known, wait, permit, misspelled, overtaken: () => queue.some((e) => e.type === 'leaver' || e.type === 'source-removed') };
+  const ctx: EventContext = { employeeId, policy, source, known, wait, permit, misspelled, overtaken: () => queue.some((e) => e.type === 'leaver' || e.type === 'source-removed') };
   let revocationFlag = false;
   const showRevocations = () => {
     const pending = outstanding(revocations);
@@ -206,14 +208,14 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     revocations.decidedBy = { eventId, type, reason };
     const results = await attemptRevocations(ctx, revocations, reason);
     showRevocations();
-    return revokeOutcome(eventId, type, results, revocations, located.sourceError);
+    return revokeOutcome(eventId, type, results, revocations, source, located.sourceError);
   };
 
   const retryRevocations = async () => {
     const wasPending = outstanding(revocations);
     const decided = revocations.decidedBy ?? { eventId: revocations.pending[0]?.eventId ?? 'leaver', type: 'leaver' as const, reason: 'leaver event' };
     if (revocations.sourceError !== null) {
-      // The first look-up could not reach Entra ID: ask again, and revoke any account it names that the markers had not.
+      // The first look-up could not reach the source: ask again, and revoke any account it names that the markers had not.
       const located = await leaverSourceIds(employeeId);
       if (!located.sourceError) {
         revocations.sourceError = null;
@@ -228,7 +230,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
     const results = await attemptRevocations(ctx, revocations, decided.reason);
     showRevocations();
     if (wasPending && revocations.pending.length === 0 && revocations.sourceError === null) {
-      record(revokeOutcome(`${decided.eventId}:confirmed`, decided.type, results, revocations));
+      record(revokeOutcome(`${decided.eventId}:confirmed`, decided.type, results, revocations, source));
     }
   };
 
@@ -251,7 +253,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         continue;
       }
       if (leftSince !== null && queue.length === 0 && scheduled.length === 0 && revocations.nextAttemptAt === null) {
-        wait(`Entra ID still lists ${employeeId}, whom HR said left on ${new Date(leftSince).toISOString()}: not re-created; checked again every ${String(policy.leaverSourceCheck ?? '1 day')}, until Entra ID agrees or HR rehires`);
+        wait(`${source} still lists ${employeeId}, whom HR said left on ${new Date(leftSince).toISOString()}: not re-created; checked again every ${String(policy.leaverSourceCheck ?? '1 day')}, until ${source} agrees or HR rehires`);
         if (!(await condition(() => queue.length > 0, (policy.leaverSourceCheck ?? '1 day') as Duration)) && !(await stillInSource())) forget();
         continue;
       }
@@ -280,7 +282,7 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
         }
         if (retention === null && event.type === 'joiner' && policy.prepareJoinersDisabled) {
           // Only ever creates: someone who already has an account keeps it as it is until the start date.
-          // Its outcome is the preparation's; the joiner itself still runs, and waits for Entra ID, at its time.
+          // Its outcome is the preparation's; the joiner itself still runs, and waits for the source, at its time.
           processing = eventId;
           record(await runEvent(ctx, `${eventId}:prepared`, event.type, 'prepare'));
           processing = null;
@@ -293,15 +295,15 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       if (leftSince !== null) {
         if (event.type === 'rehire' || event.type === 'joiner') forget();
         else {
-          record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: `HR said ${employeeId} left (${new Date(leftSince).toISOString()}) and their accounts were deleted after the retention; Entra ID still listing them does not re-create them: only a rehire or a joiner does` });
+          record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: `HR said ${employeeId} left (${new Date(leftSince).toISOString()}) and their accounts were deleted after the retention; ${source} still listing them does not re-create them: only a rehire or a joiner does` });
           continue;
         }
       }
       const endsRetention = event.type === 'rehire' || event.type === 'joiner' || (event.type === 'source-changed' && retention?.bySource === true);
-      // HR's leaver for someone Entra ID removed: revoked again, and the retention is HR's from now on.
+      // HR's leaver for someone the source removed: revoked again, and the retention is HR's from now on.
       const hrTakesOver = event.type === 'leaver' && retention?.bySource === true;
       if (retention !== null && !endsRetention && !hrTakesOver) {
-        record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: retention.bySource ? 'the person was removed from Entra ID; their accounts stay revoked until Entra ID has them again or HR rehires them' : 'the person has left; only a rehire or a joiner applies during retention' });
+        record({ eventId, type: event.type, outcome: 'ignored', targets: [], error: retention.bySource ? `the person was removed from ${source}; their accounts stay revoked until ${source} has them again or HR rehires them` : 'the person has left; only a rehire or a joiner applies during retention' });
         continue;
       }
       processing = eventId;
@@ -318,10 +320,10 @@ export async function identityWorkflow(input: IdentityWorkflowInput): Promise<Id
       if (event.type === 'leaver' || event.type === 'source-removed') {
         const bySource = event.type === 'source-removed';
         if (bySource) known.add([event.sourceId]);
-        record(await revoke(eventId, event.type, 'disable', bySource ? `removed from Entra ID (${event.hard ? 'permanently deleted' : 'deleted'})` : 'leaver event', bySource));
+        record(await revoke(eventId, event.type, 'disable', bySource ? `removed from ${source} (${event.hard ? 'permanently deleted' : 'deleted'})` : 'leaver event', bySource));
       } else if (event.type === 'source-changed') {
         known.add([event.sourceId]);
-        record(await sourceChanged(ctx, eventId, event.sourceId, () => revoke(eventId, event.type, 'disable', 'no longer in Entra ID', true)));
+        record(await sourceChanged(ctx, eventId, event.sourceId, () => revoke(eventId, event.type, 'disable', `no longer in ${source}`, true)));
       } else {
         record(await runEvent(ctx, eventId, event.type, 'apply', true));
       }
@@ -370,7 +372,7 @@ class SourceIds {
 interface Revocations {
   pending: PendingRevocation[];
   nextAttemptAt: number | null;
-  /** The last look-up of the person's source ids could not reach Entra ID. */
+  /** The last look-up of the person's source ids could not reach the source. */
   sourceError: string | null;
   decidedBy: { eventId: string; type: EventOutcome['type']; reason: string } | null;
 }
@@ -378,6 +380,8 @@ interface Revocations {
 interface EventContext {
   employeeId: string;
   policy: LifecyclePolicy;
+  /** How reasons name the source. */
+  source: string;
   known: SourceIds;
   wait: (what: string | null) => void;
   permit: (eventId: string, type: string, reason: string, targets: string[], overtaken?: () => boolean) => Promise<Permit>;
@@ -388,7 +392,7 @@ interface EventContext {
 
 type Permit = { granted: true; by?: string } | { granted: false; why: string; withdrawn?: boolean };
 
-/** Something of a decided revoke is not confirmed yet: a target, or Entra ID's list of the person's ids. */
+/** Something of a decided revoke is not confirmed yet: a target, or the source's list of the person's ids. */
 function outstanding(revocations: Revocations): boolean {
   return revocations.pending.length > 0 || revocations.sourceError !== null;
 }
@@ -443,18 +447,18 @@ function revokeTargetOutcome(r: RevokeResult): TargetOutcome {
   return { target: r.target, actions, findings: r.findings, verified: true, ...(r.residual.length ? { residual: r.residual } : {}) };
 }
 
-function revokeOutcome(eventId: string, type: EventOutcome['type'], targets: TargetOutcome[], revocations: Revocations, sourceError?: string): EventOutcome {
+function revokeOutcome(eventId: string, type: EventOutcome['type'], targets: TargetOutcome[], revocations: Revocations, source: string, sourceError?: string): EventOutcome {
   const pending = revocations.pending.length > 0;
   const changed = targets.some((t) => t.actions > 0);
   const notes = [
     ...(pending ? [`revocation pending on ${revocations.pending.map((p) => p.target).join(', ')}: retried until confirmed`] : []),
-    ...(sourceError ? [`Entra ID did not answer (${sourceError.slice(0, 200)}); the accounts were found by idflow's markers, and Entra ID is asked again`] : []),
+    ...(sourceError ? [`${source} did not answer (${sourceError.slice(0, 200)}); the accounts were found by idflow's markers, and ${source} is asked again`] : []),
   ];
   return { eventId, type, outcome: pending || sourceError ? 'pending' : changed ? 'provisioned' : 'verified', targets, ...(notes.length ? { error: notes.join('; ') } : {}) };
 }
 
 /**
- * Entra ID said the person changed. Not finding them by employee id right after is not yet a
+ * The source said the person changed. Not finding them by employee id right after is not yet a
  * leaver (replication lags): only when their object is gone too are their accounts revoked.
  */
 async function sourceChanged(ctx: EventContext, eventId: string, sourceId: string, revokeGone: () => Promise<EventOutcome>): Promise<EventOutcome> {
@@ -467,20 +471,20 @@ async function sourceChanged(ctx: EventContext, eventId: string, sourceId: strin
   if (identity === null) {
     const byId = await fetchIdentityById(sourceId);
     if (byId === null) return revokeGone();
-    return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `Entra ID still has ${sourceId}${byId.employeeId && byId.employeeId !== ctx.employeeId ? ` (now with employee id ${byId.employeeId})` : ''} but did not list it under employee id ${ctx.employeeId}: not treated as a leaver` };
+    return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `${ctx.source} still has ${sourceId}${byId.employeeId && byId.employeeId !== ctx.employeeId ? ` (now with employee id ${byId.employeeId})` : ''} but did not list it under employee id ${ctx.employeeId}: not treated as a leaver` };
   }
   return runEvent(ctx, eventId, 'source-changed', 'apply', false, identity);
 }
 
 /**
  * fetch -> transform -> provision -> verify for every target; one target failing never stops another.
- * `patient`: an HR event may come before Entra ID has the person, so wait for them, visibly.
+ * `patient`: an HR event may come before the source has the person, so wait for them, visibly.
  */
 async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['type'], mode: TransformMode, patient = false, fetched?: SourceIdentity): Promise<EventOutcome> {
   const { employeeId, known } = ctx;
   try {
     const identity = fetched ?? (patient ? await fetchWithPatience(ctx) : await fetchIdentity(employeeId));
-    if (!identity) throw ApplicationFailure.nonRetryable(`employee ${employeeId} is not in Entra ID`, 'Source.notFound');
+    if (!identity) throw ApplicationFailure.nonRetryable(`employee ${employeeId} is not in ${ctx.source}`, 'Source.notFound');
     if (identity.employeeId !== employeeId && sameEmployeeId(identity.employeeId, employeeId) && patched('identity-canonical-employee-id')) return ctx.misspelled(eventId, type, identity.employeeId);
     known.add([identity.id]);
     const { decisions } = await transformIdentity({ employeeId, mode, identity, lastSourceId: known.latest() });
@@ -549,7 +553,7 @@ function describeAction(a: Action): string {
   return `${a.op} ${a.userName}${'group' in a ? ` from ${a.group}` : ''}`;
 }
 
-/** HR often announces a joiner before Entra ID has the account: wait for it with backoff, visibly, up to the configured limit. */
+/** HR often announces a joiner before the source has the account: wait for it with backoff, visibly, up to the configured limit. */
 async function fetchWithPatience(ctx: EventContext): Promise<SourceIdentity> {
   const deadline = Date.now() + msToNumber(ctx.policy.waitForSourceUser as Duration);
   let delay = 5_000;
@@ -557,12 +561,12 @@ async function fetchWithPatience(ctx: EventContext): Promise<SourceIdentity> {
     const identity = await fetchIdentity(ctx.employeeId);
     if (identity) return identity;
     if (Date.now() + delay > deadline) {
-      throw ApplicationFailure.nonRetryable(`employee ${ctx.employeeId} was not found in Entra ID within ${ctx.policy.waitForSourceUser}`, 'Source.notFound');
+      throw ApplicationFailure.nonRetryable(`employee ${ctx.employeeId} was not found in ${ctx.source} within ${ctx.policy.waitForSourceUser}`, 'Source.notFound');
     }
-    ctx.wait(`employee ${ctx.employeeId} to appear in Entra ID (until ${new Date(deadline).toISOString()})`);
+    ctx.wait(`employee ${ctx.employeeId} to appear in ${ctx.source} (until ${new Date(deadline).toISOString()})`);
     if (patched('identity-leaver-overtakes-joiner')) {
-      // A leaver never waits behind a joiner that is itself still waiting for Entra ID.
-      if (await condition(ctx.overtaken, delay)) throw ApplicationFailure.nonRetryable(`a leaver arrived while waiting for ${ctx.employeeId} to appear in Entra ID; the leaver decides`, 'Lifecycle.overtaken');
+      // A leaver never waits behind a joiner that is itself still waiting for the source.
+      if (await condition(ctx.overtaken, delay)) throw ApplicationFailure.nonRetryable(`a leaver arrived while waiting for ${ctx.employeeId} to appear in ${ctx.source}; the leaver decides`, 'Lifecycle.overtaken');
     } else await sleep(delay);
     delay = Math.min(delay * 2, 10 * 60_000);
   }

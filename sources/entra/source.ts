@@ -324,15 +324,15 @@ export function sortGroups(groups: SourceGroupRef[]): SourceGroupRef[] {
 export function toIdentity(user: User, select: readonly string[], groups: SourceGroupRef[]): SourceIdentity {
   const record = user as Record<string, unknown>;
   const attributes: Record<string, AttributeValue> = {};
-  for (const key of select) {
+  for (const key of withCore(select)) {
     const v = record[key];
     attributes[key] = typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number' ? v : null;
   }
   return {
     id: user.id!,
     employeeId: user.employeeId ?? '',
-    userPrincipalName: user.userPrincipalName ?? '',
-    accountEnabled: user.accountEnabled ?? false,
+    login: user.userPrincipalName ?? '',
+    enabled: user.accountEnabled ?? false,
     attributes,
     groups,
   };

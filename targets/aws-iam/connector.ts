@@ -4,11 +4,7 @@ import {
   CreateGroupCommand,
   CreateUserCommand,
   DeactivateMFADeviceCommand,
-  DeleteAccessKeyCommand,
   DeleteLoginProfileCommand,
-  DeleteServiceSpecificCredentialCommand,
-  DeleteSigningCertificateCommand,
-  DeleteSSHPublicKeyCommand,
   DeleteUserCommand,
   DeleteUserPolicyCommand,
   DeleteVirtualMFADeviceCommand,
@@ -31,12 +27,6 @@ import {
   type ListGroupsForUserCommandOutput,
   ListMFADevicesCommand,
   type ListMFADevicesCommandOutput,
-  ListServiceSpecificCredentialsCommand,
-  type ListServiceSpecificCredentialsCommandOutput,
-  ListSigningCertificatesCommand,
-  type ListSigningCertificatesCommandOutput,
-  ListSSHPublicKeysCommand,
-  type ListSSHPublicKeysCommandOutput,
   ListUserPoliciesCommand,
   type ListUserPoliciesCommandOutput,
   ListUsersCommand,
@@ -421,37 +411,11 @@ export class IamConnector implements TargetConnector {
     const steps: string[] = [];
     const u = { UserName: userName };
     if (await this.ignoring('NoSuchEntity', new DeleteLoginProfileCommand(u), `DeleteLoginProfile ${userName}`)) steps.push('DeleteLoginProfile');
-    for (const k of await this.listAccessKeys(userName)) {
-      await this.ignoring('NoSuchEntity', new DeleteAccessKeyCommand({ ...u, AccessKeyId: k.AccessKeyId! }), 'DeleteAccessKey');
-      steps.push(`DeleteAccessKey ${k.AccessKeyId}`);
-    }
-    for (const c of await this.pages<ListSigningCertificatesCommandOutput, NonNullable<ListSigningCertificatesCommandOutput['Certificates']>[number]>(
-      (Marker) => new ListSigningCertificatesCommand({ ...u, Marker, MaxItems: this.pageSize }),
-      (p) => p.Certificates,
-      'ListSigningCertificates',
-    )) {
-      await this.ignoring('NoSuchEntity', new DeleteSigningCertificateCommand({ ...u, CertificateId: c.CertificateId! }), 'DeleteSigningCertificate');
-      steps.push(`DeleteSigningCertificate ${c.CertificateId}`);
-    }
-    for (const k of await this.pages<ListSSHPublicKeysCommandOutput, NonNullable<ListSSHPublicKeysCommandOutput['SSHPublicKeys']>[number]>(
-      (Marker) => new ListSSHPublicKeysCommand({ ...u, Marker, MaxItems: this.pageSize }),
-      (p) => p.SSHPublicKeys,
-      'ListSSHPublicKeys',
-    )) {
-      await this.ignoring('NoSuchEntity', new DeleteSSHPublicKeyCommand({ ...u, SSHPublicKeyId: k.SSHPublicKeyId! }), 'DeleteSSHPublicKey');
-      steps.push(`DeleteSSHPublicKey ${k.SSHPublicKeyId}`);
-    }
-    // Git and other service-specific credentials. Not paged in the IAM API. moto does not implement
-    // the call (HTTP 500, HTML page): that is recorded and skipped; real AWS answers it.
-    try {
-      const creds = await this.iam.send(new ListServiceSpecificCredentialsCommand(u)) as ListServiceSpecificCredentialsCommandOutput;
-      for (const c of creds.ServiceSpecificCredentials ?? []) {
-        await this.ignoring('NoSuchEntity', new DeleteServiceSpecificCredentialCommand({ ...u, ServiceSpecificCredentialId: c.ServiceSpecificCredentialId! }), 'DeleteServiceSpecificCredential');
-        steps.push(`DeleteServiceSpecificCredential ${c.ServiceSpecificCredentialId}`);
-      }
-    } catch (err) {
-      if (!isForeignErrorPage(err)) throw classifyIamError(err, 'ListServiceSpecificCredentials');
-      steps.push('ListServiceSpecificCredentials not implemented by this endpoint: skipped');
+    for (const kind of this.credentials) {
+      const held = await kind.list(userName);
+      // moto does not implement ListServiceSpecificCredentials (HTTP 500, HTML page): recorded and skipped; real AWS answers it.
+      if (held === null) steps.push(`${kind.listing} not implemented by this endpoint: skipped`);
+      for (const { id } of held ?? []) steps.push(await kind.remove(userName, id));
     }
     for (const d of await this.pages<ListMFADevicesCommandOutput, NonNullable<ListMFADevicesCommandOutput['MFADevices']>[number]>(
       (Marker) => new ListMFADevicesCommand({ ...u, Marker, MaxItems: this.pageSize }),

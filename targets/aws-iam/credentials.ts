@@ -12,6 +12,10 @@ import {
   type ListSSHPublicKeysCommandOutput,
   ListUserPoliciesCommand,
   type ListUserPoliciesCommandOutput,
+  DeleteAccessKeyCommand,
+  DeleteServiceSpecificCredentialCommand,
+  DeleteSigningCertificateCommand,
+  DeleteSSHPublicKeyCommand,
   UpdateAccessKeyCommand,
   UpdateServiceSpecificCredentialCommand,
   UpdateSigningCertificateCommand,
@@ -20,8 +24,9 @@ import {
 
 /**
  * Everything an IAM user signs in or calls AWS with, besides the console password: what a disable
- * sets Inactive (and records, for a rehire) and a re-enable sets Active again. AWS keeps them
- * when they are inactive, so nothing is lost.
+ * sets Inactive (and records, for a rehire), a re-enable sets Active again, and a purge deletes
+ * before DeleteUser (which IAM refuses while any remain). AWS keeps them when they are inactive,
+ * so nothing is lost.
  */
 
 export type CredentialStatus = 'Active' | 'Inactive';
@@ -44,9 +49,13 @@ export interface CredentialKind {
   /** Key of the DisableRecord field and the tag that records what a disable made Inactive. */
   name: 'accessKeys' | 'sshPublicKeys' | 'signingCertificates' | 'serviceSpecificCredentials';
   tag: string;
+  /** The IAM call that lists them, as records name it. */
+  listing: string;
   /** Ids with their status; null when the endpoint does not implement the listing (recorded, then skipped). */
   list(userName: string): Promise<{ id: string; status: string }[] | null>;
   setStatus(userName: string, id: string, status: CredentialStatus): Promise<void>;
+  /** Deletes one (already gone counts as deleted); returns the step as the delete record shows it. */
+  remove(userName: string, id: string): Promise<string>;
 }
 
 export function credentialKinds(c: IamCalls): CredentialKind[] {
@@ -54,28 +63,44 @@ export function credentialKinds(c: IamCalls): CredentialKind[] {
   return [
     {
       name: 'accessKeys',
+      listing: 'ListAccessKeys',
       tag: 'idflow:deactivated-keys',
       list: async (userName) =>
         (await c.pages<ListAccessKeysCommandOutput, NonNullable<ListAccessKeysCommandOutput['AccessKeyMetadata']>[number]>((Marker) => new ListAccessKeysCommand({ ...u(userName), Marker, MaxItems: c.pageSize }), (p) => p.AccessKeyMetadata, `ListAccessKeys ${userName}`)).map((k) => ({ id: k.AccessKeyId!, status: k.Status! })),
       setStatus: async (userName, AccessKeyId, Status) => void (await c.ignoring('NoSuchEntity', new UpdateAccessKeyCommand({ ...u(userName), AccessKeyId, Status }), `UpdateAccessKey ${userName}`)),
+      remove: async (userName, AccessKeyId) => {
+        await c.ignoring('NoSuchEntity', new DeleteAccessKeyCommand({ ...u(userName), AccessKeyId }), `DeleteAccessKey ${userName}`);
+        return `DeleteAccessKey ${AccessKeyId}`;
+      },
     },
     {
       name: 'sshPublicKeys',
+      listing: 'ListSSHPublicKeys',
       tag: 'idflow:deactivated-ssh-keys',
       list: async (userName) =>
         (await c.pages<ListSSHPublicKeysCommandOutput, NonNullable<ListSSHPublicKeysCommandOutput['SSHPublicKeys']>[number]>((Marker) => new ListSSHPublicKeysCommand({ ...u(userName), Marker, MaxItems: c.pageSize }), (p) => p.SSHPublicKeys, `ListSSHPublicKeys ${userName}`)).map((k) => ({ id: k.SSHPublicKeyId!, status: k.Status! })),
       setStatus: async (userName, SSHPublicKeyId, Status) => void (await c.ignoring('NoSuchEntity', new UpdateSSHPublicKeyCommand({ ...u(userName), SSHPublicKeyId, Status }), `UpdateSSHPublicKey ${userName}`)),
+      remove: async (userName, SSHPublicKeyId) => {
+        await c.ignoring('NoSuchEntity', new DeleteSSHPublicKeyCommand({ ...u(userName), SSHPublicKeyId }), `DeleteSSHPublicKey ${userName}`);
+        return `DeleteSSHPublicKey ${SSHPublicKeyId}`;
+      },
     },
     {
       name: 'signingCertificates',
+      listing: 'ListSigningCertificates',
       tag: 'idflow:deactivated-certificates',
       list: async (userName) =>
         (await c.pages<ListSigningCertificatesCommandOutput, NonNullable<ListSigningCertificatesCommandOutput['Certificates']>[number]>((Marker) => new ListSigningCertificatesCommand({ ...u(userName), Marker, MaxItems: c.pageSize }), (p) => p.Certificates, `ListSigningCertificates ${userName}`)).map((k) => ({ id: k.CertificateId!, status: k.Status! })),
       setStatus: async (userName, CertificateId, Status) => void (await c.ignoring('NoSuchEntity', new UpdateSigningCertificateCommand({ ...u(userName), CertificateId, Status }), `UpdateSigningCertificate ${userName}`)),
+      remove: async (userName, CertificateId) => {
+        await c.ignoring('NoSuchEntity', new DeleteSigningCertificateCommand({ ...u(userName), CertificateId }), `DeleteSigningCertificate ${userName}`);
+        return `DeleteSigningCertificate ${CertificateId}`;
+      },
     },
     {
       // Git over HTTPS to CodeCommit, Keyspaces, Bedrock. Not paged in the IAM API.
       name: 'serviceSpecificCredentials',
+      listing: 'ListServiceSpecificCredentials',
       tag: 'idflow:deactivated-service-credentials',
       list: async (userName) => {
         try {
@@ -87,6 +112,10 @@ export function credentialKinds(c: IamCalls): CredentialKind[] {
         }
       },
       setStatus: async (userName, ServiceSpecificCredentialId, Status) => void (await c.ignoring('NoSuchEntity', new UpdateServiceSpecificCredentialCommand({ ...u(userName), ServiceSpecificCredentialId, Status }), `UpdateServiceSpecificCredential ${userName}`)),
+      remove: async (userName, ServiceSpecificCredentialId) => {
+        await c.ignoring('NoSuchEntity', new DeleteServiceSpecificCredentialCommand({ ...u(userName), ServiceSpecificCredentialId }), `DeleteServiceSpecificCredential ${userName}`);
+        return `DeleteServiceSpecificCredential ${ServiceSpecificCredentialId}`;
+      },
     },
   ];
 }

@@ -40,7 +40,10 @@ describe.each(SOURCE_HARNESSES)('source contract: %s', (_label, start) => {
     const employeeId = unique('C');
     const id = await h.createPerson({ employeeId, displayName: `Contract ${employeeId}`, groups: ['Contract Child', 'Contract Unreferenced'] });
     const person = (await source.person(id, h.select))!;
-    expect(person).toMatchObject({ id, employeeId, accountEnabled: true });
+    expect(person).toMatchObject({ id, employeeId, enabled: true });
+    expect(person.login).not.toBe('');
+    // The catalogue's core attributes are in every person's attributes, under the source's names.
+    for (const core of source.catalogue.core) expect(person.attributes).toHaveProperty(core);
     expect(person.groups.map((g) => g.displayName).sort()).toEqual(['Contract Child', 'Contract Parent']);
     expect((await source.personByEmployeeId(employeeId, h.select))!.id).toBe(id);
     expect(await source.employeeIdOf(id)).toBe(employeeId);

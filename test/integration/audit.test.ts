@@ -27,7 +27,7 @@ test("one identity's record: events, decisions, planned actions with reasons, wr
   expect(lines).toEqual(expect.arrayContaining([
     'event||joiner (event audit-joiner), note: HR-100',
     'event||leaver (event audit-leaver)',
-    expect.stringMatching(/^fetch\|\|Entra ID: jose\.alvarez@contoso\.example, enabled, attributes .*department.*, groups /),
+    expect.stringMatching(/^fetch\|\|source: jose\.alvarez@contoso\.example, enabled, attributes .*department.*, groups /),
     expect.stringMatching(/^decision\|aws\|in scope: account jose\.alvarez, enabled, groups idflow-all-staff, idflow-sales$/),
     'decision|aws|no account wanted: leaver event (disable)',
     expect.stringMatching(/^plan\|aws\|create jose\.alvarez \(in scope and no account exists\)$/),

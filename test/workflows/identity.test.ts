@@ -264,7 +264,7 @@ describe('one empty answer is not a leaver', () => {
 describe('a leaver is remembered', () => {
   test('after the purge, a person Entra ID still lists is not re-created until Entra ID agrees or HR rehires', async () => {
     const { world, activities } = fakeWorld();
-    world.identity = { id: 'S1', employeeId: 'E1', accountEnabled: true, attributes: {}, groups: [] } as unknown as SourceIdentity;
+    world.identity = { id: 'S1', employeeId: 'E1', login: 'e1@contoso.example', enabled: true, attributes: {}, groups: [] };
     activities.lifecyclePolicy = async () => ({ ...POLICY, leaverRetention: '1 second', leaverSourceCheck: '1 second' });
     await withWorker(activities, async (start) => {
       const handle = await start([{ type: 'leaver', employeeId: 'E1', eventId: 'L1' }]);
@@ -280,15 +280,30 @@ describe('a leaver is remembered', () => {
       expect(changed.error).toContain('does not re-create them');
       expect(world.provisionCalls).toBe(calls);
       // Entra ID agrees (the user is disabled): the workflow lets go, and ends.
-      world.identity = { ...world.identity!, accountEnabled: false };
+      world.identity = { ...world.identity!, enabled: false };
       await handle.result();
       expect((await handle.describe()).searchAttributes.IdflowLeftButInSource).toEqual([false]);
     });
   });
 
+  test("reasons name the policy's source; a person in the shape older histories hold (accountEnabled) still counts as enabled", async () => {
+    const { world, activities } = fakeWorld();
+    world.identity = { id: 'S1', employeeId: 'E1', userPrincipalName: 'e1@contoso.example', accountEnabled: true, attributes: {}, groups: [] } as unknown as SourceIdentity;
+    activities.lifecyclePolicy = async () => ({ ...POLICY, leaverRetention: '1 second', leaverSourceCheck: '1 second', sourceLabel: 'Active Directory' });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'leaver', employeeId: 'E1', eventId: 'L1' }]);
+      await outcomeOf(handle, 'L1');
+      const status = await until(() => handle.query(statusQuery), (st) => st.leftSince !== undefined);
+      expect(status.waiting).toContain('Active Directory still lists E1, whom HR said left');
+      expect(status.waiting).not.toContain('Entra ID');
+      world.identity = { ...world.identity!, accountEnabled: false } as unknown as SourceIdentity;
+      await handle.result();
+    });
+  });
+
   test('a rehire ends the remembering and provisions again', async () => {
     const { world, activities } = fakeWorld();
-    world.identity = { id: 'S1', employeeId: 'E1', accountEnabled: true, attributes: {}, groups: [] } as unknown as SourceIdentity;
+    world.identity = { id: 'S1', employeeId: 'E1', login: 'e1@contoso.example', enabled: true, attributes: {}, groups: [] };
     activities.lifecyclePolicy = async () => ({ ...POLICY, leaverRetention: '1 second', leaverSourceCheck: '1 hour' });
     activities.transformIdentity = async () => ({ configVersion: 'test', decisions: [{ target: 'iam', userName: 'e1', sourceId: 'S1', desired: null }] });
     await withWorker(activities, async (start) => {
