@@ -78,7 +78,7 @@ export class EntraAdmin extends SimulatorClient {
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
-/** `/v1.0/users/{id}/transitiveMemberOf/microsoft.graph.group`, `/v1.0/users ($filter)`, `/v1.0/users (page)`... */
+/** `/v1.0/users/{id}/transitiveMemberOf`, `/v1.0/users ($filter)`, `/v1.0/users (page)`... */
 export function kindOf(method: string, path: string): string {
   const u = new URL(path, 'https://x');
   const p = decodeURIComponent(u.pathname).replace(GUID, '{id}');

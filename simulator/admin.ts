@@ -6,7 +6,7 @@ import { Directory } from './directory';
 import { badRequest, GraphFailure, notFound } from './errors';
 import { FaultInjector, parseFaultSpec } from './faults';
 import { Ctx, readBody, send, sendJson } from './http';
-import { renderGroup, renderUser } from './render';
+import { renderGroup, renderOther, renderUser } from './render';
 import { GROUP_PROPS, USER_PROPS } from './schema';
 import { isPlainObject } from './util';
 
@@ -149,6 +149,15 @@ export class AdminApi {
       }
     }
 
+    if (A === 'directoryobjects' && m === 'POST' && rest.length === 1) {
+      const body = await this.json(ctx);
+      const type = String(body['@odata.type'] ?? body.type ?? '').replace(/^#?microsoft\.graph\./, '');
+      if (type !== 'servicePrincipal' && type !== 'device' && type !== 'orgContact') throw badRequest('type must be servicePrincipal, device or orgContact.');
+      if (typeof body.displayName !== 'string' || body.displayName === '') throw badRequest("Property 'displayName' is required.");
+      const o = this.dir.createOther(type, body.displayName, typeof body.id === 'string' ? body.id : undefined);
+      return sendJson(ctx, 201, renderOther(o, { select: null, withType: true }));
+    }
+
     if (A === 'faults') {
       if (m === 'POST' && rest.length === 1) return sendJson(ctx, 201, this.faults.add(parseFaultSpec(await this.json(ctx))));
       if (m === 'GET' && rest.length === 1) return sendJson(ctx, 200, { value: this.faults.list() });
@@ -183,6 +192,14 @@ export class AdminApi {
       if (!Number.isFinite(seconds) || seconds <= 0) throw badRequest('seconds must be a positive number');
       this.dir.ageDeltaTokens(seconds);
       return sendJson(ctx, 200, { aged: seconds });
+    }
+    if (A === 'delta' && b?.toLowerCase() === 'quirks' && m === 'POST' && rest.length === 2) {
+      const body = await this.json(ctx);
+      for (const [k, v] of Object.entries(body)) {
+        if (!(k in this.dir.deltaQuirks) || typeof v !== 'boolean') throw badRequest(`Unknown delta quirk or non-boolean value: ${k} (known: ${Object.keys(this.dir.deltaQuirks).join(', ')}).`);
+        this.dir.deltaQuirks[k as keyof typeof this.dir.deltaQuirks] = v;
+      }
+      return sendJson(ctx, 200, { ...this.dir.deltaQuirks });
     }
     if (A === 'state' && m === 'GET' && rest.length === 1) {
       return sendJson(ctx, 200, this.dir.stats());

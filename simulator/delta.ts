@@ -4,7 +4,7 @@
  * later rounds list objects changed since the token. Groups carry members@delta; a group with more members than
  * fit on a page is split over several pages (the same group appears again with more members@delta).
  */
-import { Change, Directory, GroupRec, UserRec } from './directory';
+import { Change, DeltaQuirks, Directory, GroupRec, MemberObject, UserRec } from './directory';
 import { badRequest, GraphFailure, unsupportedQuery } from './errors';
 import { Ctx, header, sendJson } from './http';
 import { filterIdsOnly, parseFilter, parseSelect } from './query';
@@ -32,6 +32,8 @@ interface Common {
 }
 interface SkipTok extends Common {
   k: 'dskip';
+  /** The empty page the emptyPages quirk puts before this one was already given. */
+  z?: 1;
   /** -1 = initial round */
   from: number;
   to: number;
@@ -52,7 +54,7 @@ interface UserChange {
 }
 interface MemberChange {
   id: string;
-  type: 'user' | 'group';
+  type: MemberObject['type'];
   first: 'add' | 'remove';
   last: 'add' | 'remove';
 }
@@ -110,6 +112,10 @@ export class DeltaEngine {
     return this.page(ctx, start, pageSize, minimal, path);
   }
 
+  private arrange<T>(changes: T[], tok: SkipTok): (T & { stale?: true })[] {
+    return arrangeChanges(changes, this.dir.deltaQuirks, tok);
+  }
+
   private common(type: EntityType, q: Map<string, string>): Common {
     const sel = q.get('select');
     const s = sel !== undefined ? parseSelect(sel, [type], true, type === 'group' ? ['members'] : []) : null;
@@ -148,10 +154,16 @@ export class DeltaEngine {
   private page(ctx: Ctx, tok: SkipTok, pageSize: number, minimal: boolean, path: string): void {
     const coll = tok.e === 'user' ? 'users' : 'groups';
     const base = path.slice(0, path.length - `/${coll}/delta`.length);
+    if (this.dir.deltaQuirks.emptyPages && !tok.z) {
+      // Graph may answer a page with no items and a nextLink: a client must follow it.
+      sendJson(ctx, 200, { '@odata.context': this.context(base, coll, tok.s), '@odata.nextLink': `${path}?$skiptoken=${this.codec.encode({ ...tok, z: 1 })}`, value: [] });
+      return;
+    }
     const res = tok.e === 'user' ? this.userPage(tok, pageSize, minimal) : this.groupPage(tok, pageSize, minimal);
     const body: JsonObject = { '@odata.context': this.context(base, coll, tok.s) };
     if (res.next) {
-      body['@odata.nextLink'] = `${path}?$skiptoken=${this.codec.encode({ ...tok, x: res.next.x, c: res.next.c })}`;
+      const { z: _given, ...rest } = tok;
+      body['@odata.nextLink'] = `${path}?$skiptoken=${this.codec.encode({ ...rest, x: res.next.x, c: res.next.c })}`;
     } else {
       const dl: DeltaTok = { k: 'delta', e: tok.e, i: tok.i, ep: tok.ep, s: tok.s, f: tok.f, ts: this.dir.now(), pos: tok.to };
       body['@odata.deltaLink'] = `${path}?$deltatoken=${this.codec.encode(dl)}`;
@@ -178,12 +190,14 @@ export class DeltaEngine {
       return { items };
     }
     const tracked = new Set(select);
-    const changes = userChanges(this.dir.changesBetween(tok.from, tok.to), tracked).filter((c) => !ids || ids.has(c.id));
+    const changes = this.arrange(userChanges(this.dir.changesBetween(tok.from, tok.to), tracked).filter((c) => !ids || ids.has(c.id)), tok);
     for (let x = tok.x; x < changes.length; x++) {
       if (items.length >= pageSize) return { items, next: { x, c: 0 } };
       const ch = changes[x]!;
       const u = this.dir.users.get(ch.id);
-      if (!u) items.push(removed(ch.id, 'deleted'));
+      // A replayed entry can be older than a removal earlier in the round: the user as they were.
+      if (ch.stale && (!u || u.deletedAt)) items.push(u ? renderUser(u, { select, omitNull: true }) : { id: ch.id });
+      else if (!u) items.push(removed(ch.id, 'deleted'));
       else if (u.deletedAt) items.push(removed(ch.id, 'changed'));
       else if (minimal && !ch.all) items.push(minimalUser(u, ch.props));
       else items.push(renderUser(u, { select, omitNull: true, keepNull: ch.props }));
@@ -230,7 +244,7 @@ export class DeltaEngine {
     }
 
     const tracked = new Set(select);
-    const changes = groupChanges(this.dir.changesBetween(tok.from, tok.to), tracked, withMembers).filter((c) => !ids || ids.has(c.id));
+    const changes = this.arrange(groupChanges(this.dir.changesBetween(tok.from, tok.to), tracked, withMembers).filter((c) => !ids || ids.has(c.id)), tok);
     for (let x = tok.x; x < changes.length; x++) {
       const ch = changes[x]!;
       const startChunk = x === tok.x ? tok.c : 0;
@@ -253,6 +267,24 @@ export class DeltaEngine {
     }
     return { items };
   }
+}
+
+/** A change round's entries, in an order fixed by the round (so its pages agree) and, with the quirks, shuffled and replayed. */
+function arrangeChanges<T>(changes: T[], quirks: DeltaQuirks, tok: SkipTok): (T & { stale?: true })[] {
+  let list = changes as (T & { stale?: true })[];
+  if (quirks.shuffle) {
+    // A small LCG seeded by the round: the same round shuffles the same way on every page.
+    let state = (tok.from * 2654435761 + tok.to) >>> 0 || 1;
+    const next = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    list = [...list];
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+  }
+  // Every entry again at the end of the round, the replay of a removed user being as they were before.
+  if (quirks.replay) list = [...list, ...list.map((c) => ({ ...c, stale: true as const }))];
+  return list;
 }
 
 /** First index whose seq >= x (arrays are ordered by seq). */

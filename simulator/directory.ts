@@ -28,13 +28,35 @@ export interface GroupRec {
   deletedAt: string | null;
 }
 export type DirObject = UserRec | GroupRec;
+/** Directory objects that can be group members (and an org contact a manager) but are neither users nor groups. */
+export type OtherType = 'servicePrincipal' | 'device' | 'orgContact';
+export interface OtherRec {
+  type: OtherType;
+  id: string;
+  seq: number;
+  /** displayName only: nothing reads more of them. */
+  props: JsonObject;
+  deletedAt: null;
+}
+/** What a group's members and a user's manager can be. */
+export type MemberObject = DirObject | OtherRec;
 
 export type Change =
   | { pos: number; kind: 'user'; id: string; op: 'create' | 'update' | 'softDelete' | 'restore' | 'hardDelete'; props?: string[] }
   | { pos: number; kind: 'group'; id: string; op: 'create' | 'update' | 'delete'; props?: string[] }
-  | { pos: number; kind: 'member'; groupId: string; memberId: string; memberType: 'user' | 'group'; op: 'add' | 'remove' };
+  | { pos: number; kind: 'member'; groupId: string; memberId: string; memberType: MemberObject['type']; op: 'add' | 'remove' };
 
 type ChangeInput = Change extends infer C ? (C extends Change ? Omit<C, 'pos'> : never) : never;
+
+/** Delta behaviour Graph documents and a client must survive, off by default (POST /_admin/delta/quirks). */
+export interface DeltaQuirks {
+  /** Every change entry of a round comes again at its end; a removed user's replay is as they were before. */
+  replay: boolean;
+  /** A change round's entries in no particular order. */
+  shuffle: boolean;
+  /** An empty page with a nextLink before every page. */
+  emptyPages: boolean;
+}
 
 export interface DirectoryOptions {
   /** How many change-log entries are kept; delta tokens pointing before the oldest kept entry get 410. Default 100000. */
@@ -64,6 +86,7 @@ function sameJson(a: Json | undefined, b: Json | undefined): boolean {
 export class Directory {
   readonly users = new Map<string, UserRec>();
   readonly groups = new Map<string, GroupRec>();
+  readonly others = new Map<string, OtherRec>();
   private userOrder: UserRec[] = [];
   private groupOrder: GroupRec[] = [];
   private upnIndex = new Map<string, UserRec>();
@@ -79,7 +102,8 @@ export class Directory {
   private clockOffsetMs = 0;
   /** Bumped by expireDeltaTokens(): tokens issued before answer 410. */
   epoch = 0;
-  private transitiveMembersCache = new Map<string, DirObject[]>();
+  deltaQuirks: DeltaQuirks = { replay: false, shuffle: false, emptyPages: false };
+  private transitiveMembersCache = new Map<string, MemberObject[]>();
   private transitiveMemberOfCache = new Map<string, GroupRec[]>();
 
   constructor(
@@ -98,8 +122,10 @@ export class Directory {
   /** Back to the seed: objects, memberships, empty change log, new instance id (old delta tokens answer 410). */
   reset(): void {
     this.clockOffsetMs = 0;
+    this.deltaQuirks = { replay: false, shuffle: false, emptyPages: false };
     this.users.clear();
     this.groups.clear();
+    this.others.clear();
     this.userOrder = [];
     this.groupOrder = [];
     this.upnIndex.clear();
@@ -119,6 +145,7 @@ export class Directory {
       this.userOrder.push(u);
       this.upnIndex.set(String(u.props.userPrincipalName).toLowerCase(), u);
     }
+    for (const so of this.seed.others ?? []) this.others.set(so.id, { type: so.type, id: so.id, seq: this.nextSeq++, props: { displayName: so.displayName }, deletedAt: null });
     for (const sg of this.seed.groups) {
       const g: GroupRec = { type: 'group', id: sg.id, seq: this.nextSeq++, props: cloneProps(sg.props), members: new Set(), deletedAt: null };
       this.groups.set(g.id, g);
@@ -206,6 +233,10 @@ export class Directory {
   getObject(id: string): DirObject | undefined {
     return this.getUser(id) ?? this.getGroup(id);
   }
+  /** A user, group, service principal, device or org contact. */
+  getMember(id: string): MemberObject | undefined {
+    return this.getObject(id) ?? this.others.get(id.toLowerCase());
+  }
   userByEmployeeId(employeeId: string): UserRec | undefined {
     return this.userOrder.find((u) => !u.deletedAt && u.props.employeeId === employeeId);
   }
@@ -218,27 +249,27 @@ export class Directory {
   deletedUsers(): UserRec[] {
     return this.userOrder.filter((u) => u.deletedAt);
   }
-  private visible(id: string): DirObject | undefined {
-    return this.getObject(id);
+  private visible(id: string): MemberObject | undefined {
+    return this.getMember(id);
   }
-  directMembers(groupId: string): DirObject[] {
+  directMembers(groupId: string): MemberObject[] {
     const g = this.getGroup(groupId);
     if (!g) return [];
-    const out: DirObject[] = [];
+    const out: MemberObject[] = [];
     for (const m of g.members) {
       const o = this.visible(m);
       if (o) out.push(o);
     }
     return out;
   }
-  /** Users and groups reachable through nested groups (each once, breadth first; cycles are safe). */
-  transitiveMembers(groupId: string): DirObject[] {
+  /** Members reachable through nested groups (each once, breadth first; cycles are safe). */
+  transitiveMembers(groupId: string): MemberObject[] {
     const g = this.getGroup(groupId);
     if (!g) return [];
     const hit = this.transitiveMembersCache.get(g.id);
     if (hit) return hit;
     const seen = new Set<string>([g.id]);
-    const out: DirObject[] = [];
+    const out: MemberObject[] = [];
     const queue: GroupRec[] = [g];
     while (queue.length > 0) {
       const cur = queue.shift()!;
@@ -283,9 +314,15 @@ export class Directory {
     this.transitiveMemberOfCache.set(key, out);
     return out;
   }
-  manager(userId: string): UserRec | undefined {
+  /** A user, or an org contact (Entra allows one as a manager). */
+  manager(userId: string): UserRec | OtherRec | undefined {
     const u = this.getUser(userId);
-    return u?.managerId ? this.getUser(u.managerId) : undefined;
+    if (!u?.managerId) return undefined;
+    return this.getUser(u.managerId) ?? this.contact(u.managerId);
+  }
+  private contact(id: string): OtherRec | undefined {
+    const o = this.others.get(id.toLowerCase());
+    return o?.type === 'orgContact' ? o : undefined;
   }
   directReports(userId: string): UserRec[] {
     const u = this.getUser(userId);
@@ -338,7 +375,7 @@ export class Directory {
   private resolveManager(managerId: unknown, self?: string): string | null {
     if (managerId === null) return null;
     if (typeof managerId !== 'string') throw badRequest("Invalid value for property 'managerId'.");
-    const m = this.getUser(managerId);
+    const m = this.getUser(managerId) ?? this.contact(managerId);
     if (!m) throw notFound(managerId);
     if (m.id === self) throw badRequest('A user cannot be their own manager.');
     return m.id;
@@ -512,10 +549,20 @@ export class Directory {
     this.invalidate();
   }
 
+  /** A service principal, device or org contact: something a group can hold that is no person's account. */
+  createOther(type: OtherType, displayName: string, id: string = randomUUID()): OtherRec {
+    const key = id.toLowerCase();
+    if (!GUID_RE.test(key)) throw badRequest("Invalid value for property 'id'.");
+    if (this.getMember(key)) throw badRequest('Another object with the same value for property id already exists.');
+    const o: OtherRec = { type, id: key, seq: this.nextSeq++, props: { displayName }, deletedAt: null };
+    this.others.set(key, o);
+    return o;
+  }
+
   addMember(groupId: string, memberId: string): void {
     const g = this.getGroup(groupId);
     if (!g) throw notFound(groupId);
-    const m = this.getObject(memberId);
+    const m = this.getMember(memberId);
     if (!m) throw notFound(memberId);
     if (m.id === g.id) throw badRequest('A group cannot be a member of itself.');
     if (g.members.has(m.id)) throw badRequest("One or more added object references already exist for the following modified properties: 'members'.");
@@ -529,7 +576,7 @@ export class Directory {
     const g = this.getGroup(groupId);
     if (!g) throw notFound(groupId);
     const mid = memberId.toLowerCase();
-    const m = this.getObject(mid);
+    const m = this.getMember(mid);
     if (!g.members.has(mid) || !m) throw new GraphFailure(404, 'Request_ResourceNotFound', `Resource '${memberId}' does not exist or one of its queried reference-property objects are not present.`);
     g.members.delete(mid);
     this.parents.get(mid)?.delete(g.id);

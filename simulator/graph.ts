@@ -1,11 +1,11 @@
 /** Graph v1.0 read endpoints: users, groups, memberships, manager, with OData query options and paging. */
 import { AccessClaims } from './auth';
 import { DeltaEngine } from './delta';
-import { DirObject, Directory, UserRec } from './directory';
+import { DirObject, Directory, MemberObject, UserRec } from './directory';
 import { badRequest, GraphFailure, notFound, unsupportedQuery } from './errors';
 import { Ctx, header, send, sendJson } from './http';
 import { compileFilter, compileSearch, parseFilter, parseOrderBy, parseSelect, Predicate, Queryable, sortBy } from './query';
-import { ODATA_TYPE, renderObject, renderUser } from './render';
+import { ODATA_TYPE, renderObject, renderOther, renderUser } from './render';
 import { EntityType } from './schema';
 import { TokenCodec } from './tokens';
 import { JsonObject } from './util';
@@ -14,6 +14,11 @@ export interface GraphApiOptions {
   pageSizeDefault: number;
   /** Max `or`-ed clauses / `in` values in $filter (0 = unlimited). */
   maxFilterClauses: number;
+  /**
+   * A cast on a transitive relationship (`/groups/{id}/transitiveMembers/microsoft.graph.user`) is an
+   * advanced query, as Microsoft documents: refused without `ConsistencyLevel: eventual` and `$count=true`.
+   */
+  strictCasts: boolean;
 }
 
 const USER_READ = ['User.Read.All', 'User.ReadWrite.All', 'User.ReadBasic.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];
@@ -104,7 +109,7 @@ interface ListDef {
   /** Relationship collections (members, memberOf, ...) need advanced queries for $filter/$orderby/$search. */
   relationship: boolean;
   /** Items in their natural order; soft-deleted users must already be excluded. For keyset lists: ordered by seq. */
-  items: () => readonly DirObject[];
+  items: () => readonly MemberObject[];
   /** Keyset paging by creation sequence (top-level users/groups). */
   keyset: boolean;
 }
@@ -229,8 +234,11 @@ export class GraphApi {
       cast = castName === 'microsoft.graph.user' ? 'user' : 'group';
       idx = 4;
     }
-    const source = (): DirObject[] => {
-      let items: DirObject[];
+    if (cast && this.opts.strictCasts && relName.startsWith('transitive') && !(isEventual(ctx) && q.get('count')?.trim().toLowerCase() === 'true')) {
+      throw unsupportedQuery(`An OData cast on '${relName}' is an advanced query: add $count=true and the header 'ConsistencyLevel: eventual', or read '${relName}' without the cast and keep members by their '@odata.type'.`);
+    }
+    const source = (): MemberObject[] => {
+      let items: MemberObject[];
       switch (relName) {
         case 'members':
           items = this.dir.directMembers(obj.id);
@@ -285,11 +293,11 @@ export class GraphApi {
     sendJson(ctx, 200, body);
   }
 
-  private applyExpand(body: JsonObject, obj: DirObject, expand: ExpandSpec[]): void {
+  private applyExpand(body: JsonObject, obj: MemberObject, expand: ExpandSpec[]): void {
     for (const e of expand) {
       if (e.prop === 'manager' && obj.type === 'user') {
         const m = this.dir.manager(obj.id);
-        if (m) body.manager = renderUser(m, { select: e.select, withType: true });
+        if (m) body.manager = m.type === 'user' ? renderUser(m, { select: e.select, withType: true }) : renderOther(m, { select: e.select, withType: true });
       } else if (e.prop === 'members' && obj.type === 'group') {
         // Graph returns at most 20 expanded members.
         body.members = this.dir.directMembers(obj.id).slice(0, 20).map((m) => renderObject(m, { select: e.select, withType: true }));
@@ -302,7 +310,7 @@ export class GraphApi {
     const m = this.dir.manager(user.id);
     if (!m) throw notFound('manager');
     const select = q.has('select') ? parseSelect(q.get('select')!, ['user'], false) : null;
-    sendJson(ctx, 200, { '@odata.context': `${this.base(ctx)}/$metadata#directoryObjects/$entity`, ...renderUser(m, { select, withType: true }) });
+    sendJson(ctx, 200, { '@odata.context': `${this.base(ctx)}/$metadata#directoryObjects/$entity`, ...(m.type === 'user' ? renderUser(m, { select, withType: true }) : renderOther(m, { select, withType: true })) });
   }
 
   private matcher(state: ListState, types: EntityType[], advanced: boolean, eventual: boolean, relationship: boolean): Predicate | null {
@@ -320,7 +328,7 @@ export class GraphApi {
     return (o) => preds.every((p) => p(o));
   }
 
-  private count(ctx: Ctx, q: Map<string, string>, types: EntityType[], source: () => DirObject[], relationship: boolean): void {
+  private count(ctx: Ctx, q: Map<string, string>, types: EntityType[], source: () => readonly MemberObject[], relationship: boolean): void {
     if (!isEventual(ctx)) throw badRequest('$count is not currently supported.');
     for (const k of q.keys()) if (!['filter', 'search', 'format'].includes(k)) throw badRequest(`Query option '$${k}' is not allowed with /$count.`);
     const state: ListState = { s: null, f: q.get('filter') ?? null, t: 0, c: true, o: null, se: q.get('search') ?? null, e: null };
@@ -373,7 +381,7 @@ export class GraphApi {
 
     const top = state.t;
     const all = def.items();
-    let page: DirObject[] = [];
+    let page: MemberObject[] = [];
     let more = false;
     let nextAfter: number | undefined;
     let nextOff: number | undefined;
@@ -398,7 +406,7 @@ export class GraphApi {
       if (more) nextAfter = page[page.length - 1]!.seq;
     } else {
       let list = match ? all.filter((o) => match(o as Queryable)) : [...all];
-      if (order) list = sortBy(list as Queryable[], order) as DirObject[];
+      if (order) list = sortBy(list as Queryable[], order) as MemberObject[];
       page = list.slice(off, off + top);
       more = off + top < list.length;
       if (more) nextOff = off + top;

@@ -59,6 +59,8 @@ export interface SimulatorOptions {
   changeLogRetention?: number;
   /** Max or-ed clauses / in-values in $filter (Graph: 15); 0 = unlimited. */
   maxFilterClauses?: number;
+  /** Refuse a cast on a transitive relationship without ConsistencyLevel: eventual and $count=true, as Microsoft documents. Default true. */
+  strictCasts?: boolean;
   /** Called after every request (for logging). */
   onRequest?: (entry: RequestLogEntry) => void;
 }
@@ -123,7 +125,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     membersPerPage: opts.deltaMembersPerPage ?? 50,
     tokenTtlSeconds: opts.deltaTokenTtlSeconds ?? 7 * 86400,
   });
-  const graph = new GraphApi(directory, codec, delta, { pageSizeDefault, maxFilterClauses: opts.maxFilterClauses ?? 15 });
+  const graph = new GraphApi(directory, codec, delta, { pageSizeDefault, maxFilterClauses: opts.maxFilterClauses ?? 15, strictCasts: opts.strictCasts ?? true });
   const faults = new FaultInjector(seedNum);
   const requests = new RequestLog();
   const admin = new AdminApi(directory, faults, requests, () => undefined);

@@ -1,9 +1,15 @@
 /** Turning directory records into Graph JSON. */
-import { DirObject, GroupRec, UserRec } from './directory';
+import { GroupRec, MemberObject, OtherRec, UserRec } from './directory';
 import { emptyValue, GROUP_DEFAULT_SELECT, GROUP_PROPS, USER_DEFAULT_SELECT, USER_PROPS } from './schema';
 import { JsonObject } from './util';
 
-export const ODATA_TYPE = { user: '#microsoft.graph.user', group: '#microsoft.graph.group' } as const;
+export const ODATA_TYPE = {
+  user: '#microsoft.graph.user',
+  group: '#microsoft.graph.group',
+  servicePrincipal: '#microsoft.graph.servicePrincipal',
+  device: '#microsoft.graph.device',
+  orgContact: '#microsoft.graph.orgContact',
+} as const;
 
 export interface RenderOptions {
   /** Canonical property names; null = the type's default set. */
@@ -56,6 +62,15 @@ export function renderGroup(g: GroupRec, o: RenderOptions): JsonObject {
   return out;
 }
 
-export function renderObject(obj: DirObject, o: RenderOptions): JsonObject {
-  return obj.type === 'user' ? renderUser(obj, o) : renderGroup(obj, o);
+/** Only id and displayName: a select naming a user's or a group's properties finds nothing else on them. */
+export function renderOther(x: OtherRec, o: RenderOptions): JsonObject {
+  const out: JsonObject = {};
+  if (o.withType) out['@odata.type'] = ODATA_TYPE[x.type];
+  out.id = x.id;
+  if (!o.select || o.select.includes('displayName')) out.displayName = x.props.displayName ?? null;
+  return out;
+}
+
+export function renderObject(obj: MemberObject, o: RenderOptions): JsonObject {
+  return obj.type === 'user' ? renderUser(obj, o) : obj.type === 'group' ? renderGroup(obj, o) : renderOther(obj, o);
 }

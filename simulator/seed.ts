@@ -19,9 +19,16 @@ export interface SeedGroup {
   /** Direct member object ids (users or groups), in order. */
   members: string[];
 }
+/** A service principal, device or org contact: a group member that is no person. */
+export interface SeedOther {
+  id: string;
+  type: 'servicePrincipal' | 'device' | 'orgContact';
+  displayName: string;
+}
 export interface SeedData {
   users: SeedUser[];
   groups: SeedGroup[];
+  others?: SeedOther[];
 }
 
 export const DEPARTMENTS = ['Engineering', 'Finance', 'Sales', 'People', 'Support', 'Marketing'] as const;
@@ -309,6 +316,13 @@ export function generateOrganisation(opts: GenerateOptions): SeedData {
   groups.push(mkGroup(0, 'All Staff', 'Everyone at Contoso (department groups, nested)', [...deptGroups.map((g) => g.id), ...(ceo ? [users[ceo.i]!.id] : [])], 'unified'));
   groups.push(...deptGroups);
   groups.push(mkGroup(7, 'Platform Team', 'Runs the internal platform (nested inside Engineering)', platform));
+  // Groups hold more than people in Entra: an automation's service principal, a kiosk device, a
+  // partner's contact. They are members that no target account belongs to.
+  const others: SeedOther[] = [
+    { id: guidFrom(`${seed}:other:deploy-bot`), type: 'servicePrincipal', displayName: 'Deploy Automation' },
+    { id: guidFrom(`${seed}:other:kiosk`), type: 'device', displayName: 'CONTOSO-KIOSK-01' },
+    { id: guidFrom(`${seed}:other:partner`), type: 'orgContact', displayName: 'Priya Raman (Fabrikam)' },
+  ];
   groups.push(mkGroup(8, 'Cloud Admins', 'Administrators of the cloud accounts', cloudAdmins, 'security', { isAssignableToRole: true }));
   groups.push(mkGroup(9, 'Contractors', 'External contractors', drafts.filter((d) => d.employeeType === 'Contractor').map((d) => users[d.i]!.id)));
 
@@ -327,7 +341,11 @@ export function generateOrganisation(opts: GenerateOptions): SeedData {
     extraIds.push(g.id);
     groups.push(g);
   }
-  return { users, groups };
+  const add = (group: string, member: SeedOther) => groups.find((g) => g.props.displayName === group)?.members.push(member.id);
+  add('Cloud Admins', others[0]!);
+  add('Platform Team', others[1]!);
+  add('Sales', others[2]!);
+  return { users, groups, others };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -48,6 +48,21 @@ interface Page<T> {
 }
 
 /**
+ * A directoryObject in a relationship collection. Graph names each one's type; idflow reads the
+ * type instead of casting the path (`…/transitiveMembers/microsoft.graph.user`), because Microsoft
+ * documents casts on transitive relationships as advanced queries (ConsistencyLevel: eventual and
+ * $count=true), which also read an eventually consistent index.
+ */
+type Typed<T> = T & { '@odata.type'?: string };
+const USER_TYPE = '#microsoft.graph.user';
+const GROUP_TYPE = '#microsoft.graph.group';
+
+/** Graph names every member's type; one without is taken for the type asked about (a missed person costs more than a 404). */
+function isA(o: { '@odata.type'?: string }, type: string): boolean {
+  return (o['@odata.type'] ?? type) === type;
+}
+
+/**
  * Reads people from Entra ID through Graph. Only the selected attributes are fetched, and only
  * memberships in the groups the config names (nested groups flattened) are carried.
  *
@@ -123,8 +138,8 @@ export class GraphSource {
   async groupsOfUser(userId: string): Promise<SourceGroupRef[]> {
     const wanted = await this.resolveGroups();
     const groups: SourceGroupRef[] = [];
-    for await (const page of this.pages<Group>(`/users/${encodeURIComponent(userId)}/transitiveMemberOf/microsoft.graph.group`, `group memberships of user ${userId}`, { select: ['id', 'displayName'], top: PAGE_SIZE })) {
-      for (const g of page.value) if (wanted.has(g.id!)) groups.push(wanted.get(g.id!)!);
+    for await (const page of this.pages<Typed<Group>>(`/users/${encodeURIComponent(userId)}/transitiveMemberOf`, `group memberships of user ${userId}`, { select: ['id', 'displayName'], top: PAGE_SIZE })) {
+      for (const g of page.value) if (isA(g, GROUP_TYPE) && wanted.has(g.id!)) groups.push(wanted.get(g.id!)!);
     }
     return sortGroups(groups);
   }
@@ -150,8 +165,8 @@ export class GraphSource {
 
   /** Pages of the ids of a group's transitive user members (nested groups flattened by Graph), from the start or from a page link. */
   async *memberPages(group: SourceGroupRef, startAt?: string): AsyncGenerator<{ userIds: string[]; next?: string }> {
-    const first = startAt ?? this.url(`/groups/${encodeURIComponent(group.id)}/transitiveMembers/microsoft.graph.user`, { select: ['id'], top: PAGE_SIZE });
-    for await (const page of this.pages<User>(first, `members of group ${group.displayName}`)) yield { userIds: page.value.map((u) => u.id!), next: page.next };
+    const first = startAt ?? this.url(`/groups/${encodeURIComponent(group.id)}/transitiveMembers`, { select: ['id'], top: PAGE_SIZE });
+    for await (const page of this.pages<Typed<User>>(first, `members of group ${group.displayName}`)) yield { userIds: page.value.filter((m) => isA(m, USER_TYPE)).map((u) => u.id!), next: page.next };
   }
 
   /**
@@ -166,18 +181,30 @@ export class GraphSource {
     const changes = new Map<string, SourceChange>();
     let pages = 0;
     const userSelect = [...new Set([...select, 'employeeId'])].join(',');
+    // Graph promises no order in a round and may replay entries: an older entry can follow a removal.
+    // A removal therefore wins; a plain entry after it counts only once Graph confirms the user is back.
+    const afterRemoval = new Set<string>();
     const users = await this.deltaRound<User & { '@removed'?: { reason: string } }>(links?.users ?? `/users/delta?$select=${userSelect}&$deltatoken=latest`, 'users delta', (u) => {
-      // A user may appear more than once in a round (replays, several pages): the last entry wins.
-      const removed = u['@removed']?.reason;
-      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? changes.get(u.id!)?.employeeId, removed: removed === 'deleted' ? 'deleted' : removed ? 'changed' : undefined });
+      const seen = changes.get(u.id!);
+      const reason = u['@removed']?.reason;
+      const removed = reason === undefined ? undefined : reason === 'deleted' || seen?.removed === 'deleted' ? 'deleted' : 'changed';
+      if (removed) afterRemoval.delete(u.id!);
+      else if (seen?.removed) afterRemoval.add(u.id!);
+      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? seen?.employeeId, removed: removed ?? seen?.removed });
     });
     pages += users.pages;
+    for (const id of afterRemoval) {
+      const change = changes.get(id)!;
+      // Permanently deleted is final; a soft delete followed by a plain entry is a restore only if the user is there.
+      if (change.removed === 'changed' && (await this.isLive(id))) changes.set(id, { ...change, removed: undefined });
+    }
     // members@delta of one group may be split over several entries and pages: collect them all.
     const memberIds = new Set<string>();
     const groups = await this.deltaRound<Group & { 'members@delta'?: { '@odata.type'?: string; id: string }[] }>(links?.groups ?? '/groups/delta?$select=displayName,members&$deltatoken=latest', 'groups delta', (g) => {
       for (const m of g['members@delta'] ?? []) {
-        if (m['@odata.type'] === '#microsoft.graph.group') memberIds.add(`group:${m.id}`);
-        else memberIds.add(m.id);
+        if (isA(m, USER_TYPE)) memberIds.add(m.id);
+        else if (isA(m, GROUP_TYPE)) memberIds.add(`group:${m.id}`);
+        // Service principals, devices and org contacts hold no account in any target.
       }
     });
     pages += groups.pages;
@@ -186,8 +213,8 @@ export class GraphSource {
       if (ref.startsWith('group:')) {
         // A whole group joined or left: every user in it may have gained or lost access.
         try {
-          for await (const page of this.pages<User>(`/groups/${ref.slice(6)}/transitiveMembers/microsoft.graph.user`, 'members of a changed group', { select: ['id', 'employeeId'], top: PAGE_SIZE })) {
-            for (const u of page.value) if (!changes.has(u.id!)) changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? undefined });
+          for await (const page of this.pages<Typed<User>>(`/groups/${ref.slice(6)}/transitiveMembers`, 'members of a changed group', { select: ['id', 'employeeId'], top: PAGE_SIZE })) {
+            for (const u of page.value) if (isA(u, USER_TYPE) && !changes.has(u.id!)) changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? undefined });
           }
         } catch (err) {
           if ((err as { type?: string }).type !== 'Graph.notFound') throw err;
@@ -201,6 +228,17 @@ export class GraphSource {
   /** One cheap authenticated read: proves the credentials, the permissions and the network path. */
   async ping(): Promise<void> {
     await this.get<Page<User>>('/users', 'health check', { select: ['id'], top: 1 });
+  }
+
+  /** Whether Graph has this user (a soft-deleted one is in the recycle bin, not here). */
+  private async isLive(userId: string): Promise<boolean> {
+    try {
+      await this.get<User>(`/users/${encodeURIComponent(userId)}`, `user ${userId}`, { select: ['id'] });
+      return true;
+    } catch (err) {
+      if ((err as { type?: string }).type === 'Graph.notFound') return false;
+      throw err;
+    }
   }
 
   /** The employee id of a user who is still in Entra ID, or null. */

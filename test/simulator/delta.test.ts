@@ -140,12 +140,15 @@ describe('groups delta', () => {
   test('initial round: members@delta with @odata.type; large groups split across pages and merge to the full membership', async () => {
     const r = await round('/groups/delta?$select=displayName,members');
     const merged = new Map<string, { name?: string; members: Set<string>; pages: Set<number> }>();
+    const types = new Set<string>();
     r.pages.forEach((page, pi) => {
       for (const g of page as (Group & { 'members@delta': { id: string; '@odata.type': string }[] })[]) {
         const e = merged.get(g.id!) ?? { members: new Set<string>(), pages: new Set<number>() };
         e.name = g.displayName ?? e.name;
         for (const m of g['members@delta']) {
-          expect(['#microsoft.graph.user', '#microsoft.graph.group']).toContain(m['@odata.type']);
+          // Groups hold service principals, devices and org contacts too, and delta names each by type.
+          expect(['#microsoft.graph.user', '#microsoft.graph.group', '#microsoft.graph.servicePrincipal', '#microsoft.graph.device', '#microsoft.graph.orgContact']).toContain(m['@odata.type']);
+          types.add(m['@odata.type']);
           e.members.add(m.id);
         }
         expect(g['members@delta'].length).toBeLessThanOrEqual(MEMBERS_PER_PAGE);
@@ -154,6 +157,7 @@ describe('groups delta', () => {
       }
     });
     expect(merged.size).toBe(h.sim.directory.orderedGroups().length);
+    expect(types).toEqual(new Set(['#microsoft.graph.user', '#microsoft.graph.group', '#microsoft.graph.servicePrincipal', '#microsoft.graph.device', '#microsoft.graph.orgContact']));
     const eng = merged.get(groupId('Engineering'))!;
     const expected = h.sim.directory.directMembers(groupId('Engineering')).map((m) => m.id);
     expect(expected.length).toBeGreaterThan(MEMBERS_PER_PAGE * 2);

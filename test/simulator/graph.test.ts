@@ -268,10 +268,10 @@ describe('memberships', () => {
     const directNames = direct.map((g) => g.displayName).sort();
     expect(directNames).toEqual(['Cloud Admins', 'Engineering', 'Platform Team']);
     expect(direct.every((g) => g['@odata.type'] === '#microsoft.graph.group')).toBe(true);
-    const transitive = (await h.graph.api(`/users/${ada.id}/transitiveMemberOf/microsoft.graph.group`).select('displayName').get()).value as Group[];
+    const transitive = (await h.graph.api(`/users/${ada.id}/transitiveMemberOf/microsoft.graph.group`).header('ConsistencyLevel', 'eventual').count(true).select('displayName').get()).value as Group[];
     expect(transitive.map((g) => g.displayName).sort()).toEqual(['All Staff', 'Cloud Admins', 'Engineering', 'Platform Team']);
     // a Platform Team member who is not a direct Engineering member still reaches Engineering transitively
-    const tm = (await h.graph.api(`/groups/${byName('All Staff')}/transitiveMembers/microsoft.graph.user`).select('id').top(999).get()).value as User[];
+    const tm = (await h.graph.api(`/groups/${byName('All Staff')}/transitiveMembers/microsoft.graph.user`).header('ConsistencyLevel', 'eventual').count(true).select('id').top(999).get()).value as User[];
     expect(tm.length).toBe(300);
     const fin = (await h.graph.api(`/groups/${byName('Finance')}/transitiveMembers`).select('id').top(999).get()).value as User[];
     expect(fin.some((u) => u.id === ada.id)).toBe(false);
@@ -279,13 +279,42 @@ describe('memberships', () => {
 
   test("a cast written with the schema's alias (graph.user, as kiota-generated SDKs write it) is the same cast", async () => {
     const allStaff = byName('All Staff');
-    const full = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/microsoft.graph.user`).select('id').top(999).get()).value as User[];
-    const alias = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/graph.user`).select('id').top(999).get()).value as User[];
+    const full = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/microsoft.graph.user`).header('ConsistencyLevel', 'eventual').count(true).select('id').top(999).get()).value as User[];
+    const alias = (await h.graph.api(`/groups/${allStaff}/transitiveMembers/graph.user`).header('ConsistencyLevel', 'eventual').count(true).select('id').top(999).get()).value as User[];
     expect(alias.map((u) => u.id)).toEqual(full.map((u) => u.id));
-    const groups = (await h.graph.api(`/users/${ada.id}/transitiveMemberOf/graph.group`).select('displayName').get()).value as Group[];
+    const groups = (await h.graph.api(`/users/${ada.id}/transitiveMemberOf/graph.group`).header('ConsistencyLevel', 'eventual').count(true).select('displayName').get()).value as Group[];
     expect(groups.map((g) => g.displayName).sort()).toEqual(['All Staff', 'Cloud Admins', 'Engineering', 'Platform Team']);
     const e = await graphError(h.graph.api(`/groups/${allStaff}/transitiveMembers/graph.device`).get());
     expect(e.statusCode).toBe(400);
+  });
+
+  test('a cast on a transitive relationship is an advanced query: refused without ConsistencyLevel and $count, as Microsoft documents', async () => {
+    const allStaff = byName('All Staff');
+    for (const path of [`/groups/${allStaff}/transitiveMembers/microsoft.graph.user`, `/users/${ada.id}/transitiveMemberOf/microsoft.graph.group`]) {
+      const bare = await graphError(h.graph.api(path).select('id').get());
+      expect([bare.statusCode, bare.code]).toEqual([400, 'Request_UnsupportedQuery']);
+      const headerOnly = await graphError(h.graph.api(path).header('ConsistencyLevel', 'eventual').select('id').get());
+      expect(headerOnly.code).toBe('Request_UnsupportedQuery');
+      const ok = await h.graph.api(path).header('ConsistencyLevel', 'eventual').count(true).select('id').get();
+      expect(ok['@odata.count']).toBeGreaterThan(0);
+    }
+    // A direct relationship takes the cast by default; without a cast the transitive one needs nothing.
+    expect((await h.graph.api(`/groups/${byName('Engineering')}/members/microsoft.graph.user`).select('id').get()).value.length).toBeGreaterThan(0);
+    expect((await h.graph.api(`/groups/${allStaff}/transitiveMembers`).select('id').get()).value.length).toBeGreaterThan(0);
+  });
+
+  test('groups hold service principals, devices and org contacts too, named by their @odata.type; a user cast leaves them out', async () => {
+    type Member = { id: string; '@odata.type': string; displayName?: string };
+    const members = (await h.graph.api(`/groups/${byName('Cloud Admins')}/transitiveMembers`).select('id,displayName').top(999).get()).value as Member[];
+    expect(members.filter((m) => m['@odata.type'] === '#microsoft.graph.servicePrincipal').map((m) => m.displayName)).toEqual(['Deploy Automation']);
+    const platform = (await h.graph.api(`/groups/${byName('Platform Team')}/members`).select('id').top(999).get()).value as Member[];
+    expect(platform.map((m) => m['@odata.type'])).toContain('#microsoft.graph.device');
+    const sales = (await h.graph.api(`/groups/${byName('Sales')}/members`).select('id,employeeId').top(999).get()).value as (Member & { employeeId?: string })[];
+    const contact = sales.find((m) => m['@odata.type'] === '#microsoft.graph.orgContact')!;
+    expect(contact).toEqual({ '@odata.type': '#microsoft.graph.orgContact', id: expect.any(String) });
+    const usersOnly = (await h.graph.api(`/groups/${byName('Sales')}/members/microsoft.graph.user`).select('id').top(999).get()).value as Member[];
+    expect(usersOnly.map((m) => m.id)).not.toContain(contact.id);
+    expect(usersOnly.length).toBe(sales.length - 1);
   });
 
   test('$filter on a relationship needs advanced query; with it, it works', async () => {
