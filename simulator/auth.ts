@@ -187,7 +187,7 @@ export class Authority {
   }
 
   private checkAssertion(assertion: string, ctx: Ctx, tenant: string): { code: number; message: string } | null {
-    const jwt = decodeJwt(assertion);
+    const jwt = decodeJwt(assertion, { allowPadding: true });
     if (!jwt) return { code: 700027, message: 'Client assertion failed signature validation. [Reason - The client assertion is not a well-formed JWT.]' };
     const x5t = typeof jwt.header.x5t === 'string' ? jwt.header.x5t : null;
     const x5t256 = typeof jwt.header['x5t#S256'] === 'string' ? (jwt.header['x5t#S256'] as string) : null;

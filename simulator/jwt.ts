@@ -18,10 +18,15 @@ export function signJwt(payload: object, keyPem: string | KeyObject, header: Rec
   return `${input}.${b64url(sig)}`;
 }
 
-/** Parses a compact JWS; returns null when it is not one. */
-export function decodeJwt(token: string): DecodedJwt | null {
+/**
+ * Parses a compact JWS; returns null when it is not one. `allowPadding` takes segments with base64url
+ * padding ('='), as Entra's token endpoint does for client assertions (Python azure-identity's async
+ * CertificateCredential pads every segment); the signature is still checked over the segments as sent.
+ */
+export function decodeJwt(token: string, opts: { allowPadding?: boolean } = {}): DecodedJwt | null {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) return null;
+  const segment = opts.allowPadding ? /^[A-Za-z0-9_-]*={0,2}$/ : /^[A-Za-z0-9_-]*$/;
+  if (parts.length !== 3 || parts.some((p) => !segment.test(p))) return null;
   try {
     const header: unknown = JSON.parse(fromB64url(parts[0]!).toString('utf8'));
     const payload: unknown = JSON.parse(fromB64url(parts[1]!).toString('utf8'));

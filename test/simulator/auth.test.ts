@@ -136,6 +136,37 @@ describe('client certificate', () => {
     expect((await post(assertionFor(key, { x5t: wrong.toString('base64url') }, {}))).json.error_codes).toEqual([700027]);
   });
 
+  test('an assertion whose segments keep base64url padding (Python azure-identity.aio) is accepted; its signature still counts', async () => {
+    const pem = readFileSync(h.sim.clientCertificatePath, 'utf8');
+    const key = createPrivateKey(pem);
+    const { X509Certificate, createHash, sign, constants } = await import('node:crypto');
+    const der = new X509Certificate(pem.slice(pem.indexOf('-----BEGIN CERTIFICATE'))).raw;
+    // What azure.identity.aio.CertificateCredential builds: base64.urlsafe_b64encode (padded) for every segment, PS256, x5t#S256.
+    const padded = (b: Buffer) => b.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    const now = Math.floor(Date.now() / 1000);
+    const make = (claims: Record<string, unknown>) => {
+      const header = padded(Buffer.from(JSON.stringify({ typ: 'JWT', alg: 'PS256', 'x5t#S256': padded(createHash('sha256').update(der).digest()) })));
+      // A jti of a length that leaves the payload segment padded too.
+      let payload = '';
+      for (let n = 0; !payload.endsWith('='); n++) {
+        payload = padded(Buffer.from(JSON.stringify({ jti: `${randomUUID()}${'x'.repeat(n)}`, aud: `${h.sim.url}/${h.sim.tenantId}/oauth2/v2.0/token`, iss: h.sim.clientId, sub: h.sim.clientId, nbf: now, exp: now + 1800, ...claims })));
+      }
+      const input = `${header}.${payload}`;
+      const sig = sign('sha256', Buffer.from(input), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      return { header, payload, signature: padded(sig), jwt: `${input}.${padded(sig)}` };
+    };
+    const ok = make({});
+    expect((await post(ok.jwt)).status).toBe(200);
+    // The signature covers the segments as sent: the same segments without their padding do not verify.
+    const other = make({});
+    const stripped = await post(`${other.header.replace(/=+$/, '')}.${other.payload.replace(/=+$/, '')}.${other.signature}`);
+    expect([stripped.status, stripped.json.error_codes]).toEqual([401, [700027]]);
+    expect(stripped.json.error_description).toMatch(/did not match the expected signature/);
+    // '=' anywhere but at a segment's end is still not a JWT.
+    const inner = await post(`${other.header.slice(0, 4)}=${other.header.slice(4)}.${other.payload}.${other.signature}`);
+    expect(inner.json.error_description).toMatch(/not a well-formed JWT/);
+  });
+
   test('right thumbprint but wrong signature / wrong aud -> 700027; expired -> 700024; RS256 + x5t accepted', async () => {
     const pem = readFileSync(h.sim.clientCertificatePath, 'utf8');
     const key = createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
