@@ -48,7 +48,9 @@ if ! is_wanted_temporal "$temporal_link"; then
   is_wanted_temporal "$temporal_link" || { say "Temporal CLI at $temporal_link is not version $temporal_version"; exit 1; }
 fi
 
-# --- Python venv: moto (AWS IAM) and scim2-server (SCIM 2.0) ---------------------------------
+# --- Python venv: moto (AWS IAM), scim2-server (SCIM 2.0), msgraph-sdk + azure-identity -------
+# Everything comes from python/requirements.txt, every version pinned by python/constraints.txt;
+# a change to either file (their hash, kept in .tools/python.stamp) installs again.
 venv="$tools/venv"
 py_stamp="$tools/python.stamp"
 py_hash=$(cat python/requirements.txt python/constraints.txt | sha256sum | cut -d' ' -f1)
@@ -56,7 +58,7 @@ if [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/scim2-server" ] || [ "$
   python=${PYTHON:-python3}
   "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { say "Python >= 3.11 is required for scim2-server"; exit 1; }
   [ -x "$venv/bin/python" ] || { say "creating Python venv in .tools/venv"; "$python" -m venv "$venv"; }
-  say "installing moto[server] and scim2-server into .tools/venv"
+  say "installing python/requirements.txt (moto[server], scim2-server, msgraph-sdk, azure-identity) into .tools/venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/requirements.txt -c python/constraints.txt
   echo "$py_hash" > "$py_stamp"
 fi
