@@ -111,7 +111,7 @@ test('msgraph-sdk with ClientSecretCredential and CertificateCredential: paging,
   const ids = (type: string) => transitive.filter((o) => o.type === type).map((o) => o.id).sort();
   expect(ids('group')).toEqual([dir.groupByName('Platform Team')!.id]);
   for (const x of runs) {
-    expect(x.transitive).toMatchObject({ groupId: group.id, users: ids('user'), groups: ids('group') });
+    expect(x.transitive).toMatchObject({ groupId: group.id, users: ids('user'), groups: ids('group'), others: ['#microsoft.graph.device'] });
     // A full page always has a nextLink (the last page may be empty), so n users take floor(n / TOP) + 1 pages.
     expect(x.transitive.castPages).toBe(Math.floor(ids('user').length / TOP) + 1);
   }

@@ -239,11 +239,19 @@ async def transitive(client: GraphServiceClient, group_name: str, top: int) -> d
         await by_id.transitive_members.get(request_configuration=RequestConfiguration(query_parameters=TransitiveMembersRequestBuilder.TransitiveMembersRequestBuilderGetQueryParameters(top=top))),
         lambda link: by_id.transitive_members.with_url(link).get(),
     )
+    # A cast on a transitive relationship is an advanced query (Microsoft's docs): ConsistencyLevel
+    # and $count on the first page, and the header again on every nextLink.
+    cast_config = RequestConfiguration(query_parameters=GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(top=top, count=True, select=["id", "displayName", "userPrincipalName"]))
+    cast_config.headers.add("ConsistencyLevel", "eventual")
+    next_config = RequestConfiguration()
+    next_config.headers.add("ConsistencyLevel", "eventual")
     users_cast, cast_pages = await collect(
-        await by_id.transitive_members.graph_user.get(request_configuration=RequestConfiguration(query_parameters=GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(top=top, select=["id", "displayName", "userPrincipalName"]))),
-        lambda link: by_id.transitive_members.graph_user.with_url(link).get(),
+        await by_id.transitive_members.graph_user.get(request_configuration=cast_config),
+        lambda link: by_id.transitive_members.graph_user.with_url(link).get(request_configuration=next_config),
     )
-    expect(all(isinstance(o, (User, Group)) for o in all_items), f"transitive_members items are not typed User/Group: {sorted({type(o).__name__ for o in all_items})}")
+    # Groups hold service principals, devices and org contacts too; the SDK types each by @odata.type.
+    others = sorted(o.odata_type for o in all_items if not isinstance(o, (User, Group)))
+    expect(all(t in ("#microsoft.graph.servicePrincipal", "#microsoft.graph.device", "#microsoft.graph.orgContact") for t in others), f"transitive_members holds unexpected types: {others}")
     expect(all(isinstance(o, User) for o in users_cast), "transitive_members.graph_user returned non-users")
     t_users = sorted(o.id for o in all_items if isinstance(o, User))
     t_groups = sorted(o.id for o in all_items if isinstance(o, Group))
@@ -271,7 +279,7 @@ async def transitive(client: GraphServiceClient, group_name: str, top: int) -> d
     expect(sorted(closure_users) == t_users, f"transitive users ({len(t_users)}) are not the closure of direct members ({len(closure_users)})")
     expect(sorted(closure_groups) == t_groups, f"transitive groups {t_groups} are not the nested groups {sorted(closure_groups)}")
     expect(len(t_users) > 0, f"group {group_name!r} has no transitive users")
-    return {"groupId": gid, "group": group_name, "users": c_users, "groups": t_groups, "pages": all_pages, "castPages": cast_pages}
+    return {"groupId": gid, "group": group_name, "users": c_users, "groups": t_groups, "others": others, "pages": all_pages, "castPages": cast_pages}
 
 
 def credential_for(kind: str, sim: dict[str, Any], sync: bool) -> Any:
