@@ -101,6 +101,11 @@ export const LifecycleSchema = z.strictObject({
   employeeIds: z.enum(['case-sensitive', 'case-insensitive']).optional(),
   /** How often a purged HR leaver that Entra ID still lists is checked again (see IdflowLeftButInSource). */
   leaverSourceCheck: DurationSchema.optional(),
+  /**
+   * How long a person the source has just reported changed is asked for again when its reads do not
+   * find them yet (replication lag) before the miss counts; default 1 minute.
+   */
+  sourceLagWait: DurationSchema.optional(),
 });
 
 const ScheduleSchema = z

@@ -201,6 +201,12 @@ export class AdminApi {
       }
       return sendJson(ctx, 200, { ...this.dir.deltaQuirks });
     }
+    if (A === 'replication' && m === 'POST' && rest.length === 1) {
+      const delayMs = Number((await this.json(ctx)).delayMs);
+      if (!Number.isFinite(delayMs) || delayMs < 0) throw badRequest('delayMs must be a number >= 0');
+      this.dir.replicationDelayMs = delayMs;
+      return sendJson(ctx, 200, { delayMs });
+    }
     if (A === 'state' && m === 'GET' && rest.length === 1) {
       return sendJson(ctx, 200, this.dir.stats());
     }

@@ -17,6 +17,8 @@ export interface UserRec {
   managerId: string | null;
   /** Set while soft-deleted (in the recycle bin). */
   deletedAt: string | null;
+  /** Graph's reads other than delta miss the user until then (replication lag); delta has them at once. */
+  visibleAt?: number;
 }
 export interface GroupRec {
   type: 'group';
@@ -103,6 +105,8 @@ export class Directory {
   /** Bumped by expireDeltaTokens(): tokens issued before answer 410. */
   epoch = 0;
   deltaQuirks: DeltaQuirks = { replay: false, shuffle: false, emptyPages: false };
+  /** How long a created, changed or restored user stays out of Graph's reads other than delta (POST /_admin/replication). */
+  replicationDelayMs = 0;
   private transitiveMembersCache = new Map<string, MemberObject[]>();
   private transitiveMemberOfCache = new Map<string, GroupRec[]>();
 
@@ -123,6 +127,7 @@ export class Directory {
   reset(): void {
     this.clockOffsetMs = 0;
     this.deltaQuirks = { replay: false, shuffle: false, emptyPages: false };
+    this.replicationDelayMs = 0;
     this.users.clear();
     this.groups.clear();
     this.others.clear();
@@ -403,6 +408,7 @@ export class Directory {
     };
     const managerId = input.managerId !== undefined ? this.resolveManager(input.managerId) : null;
     const u: UserRec = { type: 'user', id, seq: this.nextSeq++, props: full, managerId, deletedAt: null };
+    this.replicating(u);
     this.users.set(id, u);
     this.userOrder.push(u);
     this.upnIndex.set(upn.toLowerCase(), u);
@@ -433,8 +439,19 @@ export class Directory {
         changed.push('manager');
       }
     }
-    if (changed.length > 0) this.record({ kind: 'user', id: u.id, op: 'update', props: changed });
+    if (changed.length > 0) {
+      this.record({ kind: 'user', id: u.id, op: 'update', props: changed });
+      this.replicating(u);
+    }
     return changed;
+  }
+
+  /** Whether Graph's reads other than delta see the user yet. */
+  replicated(u: UserRec): boolean {
+    return u.visibleAt === undefined || u.visibleAt <= this.now();
+  }
+  private replicating(u: UserRec): void {
+    if (this.replicationDelayMs > 0) u.visibleAt = this.now() + this.replicationDelayMs;
   }
 
   setManager(userId: string, managerId: string | null): void {
@@ -476,6 +493,7 @@ export class Directory {
     if (!u || !u.deletedAt) throw notFound(id);
     u.deletedAt = null;
     delete u.props.deletedDateTime;
+    this.replicating(u);
     this.record({ kind: 'user', id: u.id, op: 'restore' });
     for (const gid of this.parents.get(u.id) ?? []) if (this.getGroup(gid)) this.record({ kind: 'member', groupId: gid, memberId: u.id, memberType: 'user', op: 'add' });
     this.invalidate();

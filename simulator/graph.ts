@@ -203,7 +203,7 @@ export class GraphApi {
         types: [type],
         withType: false,
         relationship: false,
-        items: () => (type === 'user' ? this.dir.orderedUsers().filter((u) => !u.deletedAt) : this.dir.orderedGroups()),
+        items: () => (type === 'user' ? this.dir.orderedUsers().filter((u) => !u.deletedAt && this.dir.replicated(u)) : this.dir.orderedGroups()),
         keyset: true,
       });
     }
@@ -215,7 +215,7 @@ export class GraphApi {
     // /users/{id} or /groups/{id}
     const idOrUpn = rest[1]!;
     const obj = type === 'user' ? this.dir.getUser(idOrUpn) : this.dir.getGroup(idOrUpn);
-    if (!obj) throw notFound(idOrUpn);
+    if (!obj || (obj.type === 'user' && !this.dir.replicated(obj))) throw notFound(idOrUpn);
     if (rest.length === 2) return this.single(ctx, q, obj);
 
     const rel = low[2]!;

@@ -462,18 +462,37 @@ function revokeOutcome(eventId: string, type: EventOutcome['type'], targets: Tar
  * leaver (replication lags): only when their object is gone too are their accounts revoked.
  */
 async function sourceChanged(ctx: EventContext, eventId: string, sourceId: string, revokeGone: () => Promise<EventOutcome>): Promise<EventOutcome> {
-  let identity: SourceIdentity | null;
-  try {
-    identity = await fetchIdentity(ctx.employeeId);
-  } catch (err) {
-    return { eventId, type: 'source-changed', outcome: 'failed', targets: [], error: errorMessage(err) };
-  }
-  if (identity === null) {
+  // The source has just reported the person, so a miss may be its replication lagging (Graph's reads
+  // trail its delta by seconds): ask again with backoff, visibly, for a bounded time before deciding.
+  const patient = patched('identity-source-lag');
+  const deadline = Date.now() + msToNumber((ctx.policy.sourceLagWait ?? '1 minute') as Duration);
+  let delay = 1_000;
+  let waited = false;
+  for (;;) {
+    let identity: SourceIdentity | null;
+    try {
+      identity = await fetchIdentity(ctx.employeeId);
+    } catch (err) {
+      return { eventId, type: 'source-changed', outcome: 'failed', targets: [], error: errorMessage(err) };
+    }
+    if (identity !== null) {
+      if (waited) ctx.wait(null);
+      return runEvent(ctx, eventId, 'source-changed', 'apply', false, identity);
+    }
     const byId = await fetchIdentityById(sourceId);
-    if (byId === null) return revokeGone();
-    return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `${ctx.source} still has ${sourceId}${byId.employeeId && byId.employeeId !== ctx.employeeId ? ` (now with employee id ${byId.employeeId})` : ''} but did not list it under employee id ${ctx.employeeId}: not treated as a leaver` };
+    if (!patient || Date.now() + delay > deadline) {
+      if (waited) ctx.wait(null);
+      if (byId === null) return revokeGone();
+      return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `${ctx.source} still has ${sourceId}${byId.employeeId && byId.employeeId !== ctx.employeeId ? ` (now with employee id ${byId.employeeId})` : ''} but did not list it under employee id ${ctx.employeeId}: not treated as a leaver` };
+    }
+    waited = true;
+    ctx.wait(`${ctx.source} reported ${ctx.employeeId} changed but does not list them yet (replication lag): asked again until ${new Date(deadline).toISOString()}`);
+    if (await condition(ctx.overtaken, delay)) {
+      ctx.wait(null);
+      return { eventId, type: 'source-changed', outcome: 'ignored', targets: [], error: `a leaver arrived while waiting for ${ctx.source} to list ${ctx.employeeId}; the leaver decides` };
+    }
+    delay = Math.min(delay * 2, 15_000);
   }
-  return runEvent(ctx, eventId, 'source-changed', 'apply', false, identity);
 }
 
 /**

@@ -3,6 +3,7 @@ import { deltaSyncWorkflow } from '../../workflows/delta-sync';
 import { reconcileWorkflow } from '../../workflows/reconcile';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
+import { newUser } from '../support/lifecycle';
 import { BUSY_IDENTITIES, resetTargets, temporalClient } from '../support/stack';
 
 /** Entra ID changes reach the targets through the delta sync and each person's identity workflow. */
@@ -73,6 +74,17 @@ test('changes, removals and membership changes in Entra ID reach IAM; the cursor
 
   // Nothing changed since: the next run signals nobody.
   expect(await run<Result>(deltaSyncWorkflow)).toMatchObject({ changed: 0, removed: 0, signalled: 0 });
+});
+
+test("a new hire the delta reports before Graph's other reads have them (replication lag) is provisioned, not taken for a leaver", async () => {
+  await run(deltaSyncWorkflow); // the cursor to now
+  await entra.call('POST', '/_admin/replication', { delayMs: 4000 });
+  await newUser('E7301', 'lag.newhire', 'Lag Newhire');
+  const result = await run<{ changed: number; signalled: number }>(deltaSyncWorkflow);
+  expect(result.signalled).toBeGreaterThanOrEqual(1);
+  const tags = await eventually('E7301 provisioned', () => tagsOf('E7301').catch(() => null), (t) => t !== null, 60_000);
+  expect(tags).toMatchObject({ name: 'lag.newhire', 'idflow:status': 'enabled' });
+  expect(await userGroups('lag.newhire')).toContain('idflow-engineering');
 });
 
 test.each([

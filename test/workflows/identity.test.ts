@@ -31,7 +31,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const POLICY: LifecyclePolicy = { leaverRetention: '1 hour', waitForSourceUser: '1 second', prepareJoinersDisabled: true, maxEffectiveIn: '30 days', revokeRetryInterval: '1 second' };
+const POLICY: LifecyclePolicy = { leaverRetention: '1 hour', waitForSourceUser: '1 second', prepareJoinersDisabled: true, maxEffectiveIn: '30 days', revokeRetryInterval: '1 second', sourceLagWait: '2 seconds' };
 
 /** Two targets whose accounts are a map from source id to enabled; `failing` makes a target refuse revokes. */
 function fakeWorld(opts: { sourceIds?: string[]; sourceDown?: boolean } = {}) {
@@ -245,6 +245,24 @@ describe('one empty answer is not a leaver', () => {
       expect(outcome.outcome).toBe('ignored');
       expect(world.revokeCalls).toEqual([]);
       expect(world.accounts.get('iam')!.get('S1')).toBe(true);
+      await handle.terminate('test over');
+    });
+  });
+
+  test('a person the source has just reported but does not list yet (replication lag) is asked for again, visibly, and applied once listed, never revoked', async () => {
+    const { world, activities } = fakeWorld();
+    activities.lifecyclePolicy = async () => ({ ...POLICY, sourceLagWait: '1 minute' });
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'source-changed', employeeId: 'E1', eventId: 'C1', sourceId: 'S1' } as IdentityEvent]);
+      const waiting = await until(() => handle.query(statusQuery), (st) => st.waiting?.includes('replication lag') ?? false);
+      expect(waiting.waiting).toContain('Entra ID reported E1 changed but does not list them yet');
+      world.identity = { id: 'S1', employeeId: 'E1', login: 'e1@contoso.example', enabled: true, attributes: {}, groups: [] };
+      world.liveById.add('S1');
+      const outcome = await outcomeOf(handle, 'C1');
+      expect(outcome).toMatchObject({ type: 'source-changed', outcome: 'verified' });
+      expect(world.revokeCalls).toEqual([]);
+      expect((await handle.query(statusQuery)).waiting ?? null).toBeNull();
+      expect((await handle.query(statusQuery)).retentionUntil).toBeUndefined();
       await handle.terminate('test over');
     });
   });

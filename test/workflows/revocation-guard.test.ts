@@ -35,7 +35,7 @@ afterEach(async () => {
   await env.client.workflow.getHandle(REVOCATION_GUARD_WORKFLOW_ID).terminate('test over').catch(() => undefined);
 });
 
-const POLICY: LifecyclePolicy = { leaverRetention: '1 hour', waitForSourceUser: '1 second', prepareJoinersDisabled: true, maxEffectiveIn: '30 days', revokeRetryInterval: '1 second' };
+const POLICY: LifecyclePolicy = { leaverRetention: '1 hour', waitForSourceUser: '1 second', prepareJoinersDisabled: true, maxEffectiveIn: '30 days', revokeRetryInterval: '1 second', sourceLagWait: '2 seconds' };
 
 /** Two targets; each person E<n> has the account S-E<n> on both. `withheld` people's events would remove a membership. */
 function fakeWorld(maxCount: number, people: string[], fourEyes = false) {
