@@ -2,6 +2,7 @@
  * Admin API under /_admin (same bearer token as Graph): mutate the directory, inject faults, reset, read the
  * request log, expire delta tokens. Not part of Graph; used by tests, demos and benchmarks.
  */
+import type { Authority } from './auth';
 import { Directory } from './directory';
 import { badRequest, GraphFailure, notFound } from './errors';
 import { FaultInjector, parseFaultSpec } from './faults';
@@ -56,6 +57,7 @@ export class AdminApi {
     private readonly faults: FaultInjector,
     private readonly log: RequestLog,
     private readonly onReset: () => void,
+    private readonly authority: Authority,
   ) {}
 
   private async json(ctx: Ctx): Promise<Record<string, unknown>> {
@@ -200,6 +202,13 @@ export class AdminApi {
         this.dir.deltaQuirks[k as keyof typeof this.dir.deltaQuirks] = v;
       }
       return sendJson(ctx, 200, { ...this.dir.deltaQuirks });
+    }
+    if (A === 'credentials' && b?.toLowerCase() === 'secret' && m === 'POST' && rest.length === 2) {
+      // {"expiresAt": ISO time or null}; a time in the past expires the secret now (AADSTS7000222).
+      const at = (await this.json(ctx)).expiresAt;
+      if (at !== null && (typeof at !== 'string' || Number.isNaN(Date.parse(at)))) throw badRequest('expiresAt must be an ISO date-time or null.');
+      this.authority.secretExpiresAt = at === null ? null : Date.parse(at);
+      return sendJson(ctx, 200, { expiresAt: at });
     }
     if (A === 'replication' && m === 'POST' && rest.length === 1) {
       const delayMs = Number((await this.json(ctx)).delayMs);

@@ -23,7 +23,8 @@ export interface AccessClaims {
 
 export interface AuthOptions {
   roles: string[];
-  tokenLifetimeSeconds: number;
+  /** null: Entra's default, a random 60 to 90 minutes per token. */
+  tokenLifetimeSeconds: number | null;
   appDisplayName: string;
 }
 
@@ -44,6 +45,18 @@ export class Authority {
     this.kid = b64url(createHash('sha1').update(new X509Certificate(state.signingCertPem).raw).digest());
     this.clientCertKey = new X509Certificate(state.clientCertPem).publicKey;
     this.servicePrincipalId = '6b1f3c2a-9d8e-4a7b-8c6d-5e4f3a2b1c0d';
+  }
+
+  /** When the app's client secret expires (ms since the epoch); null: not before the simulator stops. */
+  secretExpiresAt: number | null = null;
+
+  resetCredentials(): void {
+    this.secretExpiresAt = null;
+  }
+
+  /** Seconds a new access token lives: Entra gives 60 to 90 minutes, varying per token. */
+  private lifetime(): number {
+    return this.opts.tokenLifetimeSeconds ?? 3600 + Math.floor(Math.random() * 1800);
   }
 
   private knownTenant(t: string): boolean {
@@ -172,11 +185,20 @@ export class Authority {
           `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.state.clientId}'.`,
         );
       }
+      if (this.secretExpiresAt !== null && this.secretExpiresAt <= Date.now()) {
+        return sendEntraError(
+          ctx,
+          401,
+          'invalid_client',
+          7000222,
+          `The provided client secret keys for app '${this.state.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+        );
+      }
       acr = '1';
     } else {
       return sendEntraError(ctx, 401, 'invalid_client', 7000216, "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.");
     }
-    const lifetime = this.opts.tokenLifetimeSeconds;
+    const lifetime = this.lifetime();
     const accessToken = this.issue(acr, lifetime);
     send(
       ctx,
@@ -223,7 +245,7 @@ export class Authority {
   }
 
   /** Issues an app-only access token for Graph (v1.0-style claims, RS256 with the simulator's key). */
-  issue(acr: '1' | '2' = '1', lifetimeSeconds = this.opts.tokenLifetimeSeconds, overrides: Record<string, unknown> = {}): string {
+  issue(acr: '1' | '2' = '1', lifetimeSeconds = this.lifetime(), overrides: Record<string, unknown> = {}): string {
     const now = Math.floor(Date.now() / 1000);
     const t = this.state.tenantId;
     const payload = {

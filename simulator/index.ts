@@ -47,7 +47,7 @@ export interface SimulatorOptions {
   groups?: number;
   /** Application roles in issued tokens, default User.Read.All, Group.Read.All, GroupMember.Read.All. */
   roles?: string[];
-  /** Access token lifetime, default 3600 s. */
+  /** Access token lifetime; default like Entra's: a random 60 to 90 minutes per token. */
   tokenLifetimeSeconds?: number;
   /** Objects per delta page (clients may lower/raise it with Prefer: odata.maxpagesize), default = pageSizeDefault. */
   deltaPageSize?: number;
@@ -85,6 +85,8 @@ export interface RunningSimulator {
   directory: Directory;
   /** In-process fault injection (same as POST /_admin/faults). */
   faults: FaultInjector;
+  /** In-process access to the token endpoint's credentials (secretExpiresAt: POST /_admin/credentials/secret). */
+  authority: Authority;
   /** In-process request log (same as GET /_admin/requests). */
   requests: RequestLog;
   /** Mint an access token directly (what the token endpoint would return), for raw HTTP tests. */
@@ -116,7 +118,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
 
   const authority = new Authority(state, {
     roles: opts.roles ?? DEFAULT_ROLES,
-    tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600,
+    tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? null,
     appDisplayName: 'idflow',
   });
   const codec = new TokenCodec(createHash('sha256').update(state.signingKeyPem).update('page-tokens').digest());
@@ -128,7 +130,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const graph = new GraphApi(directory, codec, delta, { pageSizeDefault, maxFilterClauses: opts.maxFilterClauses ?? 15, strictCasts: opts.strictCasts ?? true });
   const faults = new FaultInjector(seedNum);
   const requests = new RequestLog();
-  const admin = new AdminApi(directory, faults, requests, () => undefined);
+  const admin = new AdminApi(directory, faults, requests, () => authority.resetCredentials(), authority);
 
   let origin = '';
 
@@ -254,6 +256,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     caPem: state.caPem,
     directory,
     faults,
+    authority,
     requests,
     issueToken: (o = {}) => (o.roles ? authority.issue('1', o.lifetimeSeconds ?? 3600, { roles: o.roles }) : authority.issue('1', o.lifetimeSeconds ?? 3600)),
     timings: { stateMs: t1 - t0, generatedCertsMs: state.generatedMs, seedMs: t2 - t1, totalMs: t3 - t0 },

@@ -16,7 +16,7 @@ Options:
   --seed N                   PRNG seed (default 42)
   --seed-file FILE           JSON seed file instead of a generated organisation
   --page-size N              default page size (default 100)
-  --token-lifetime S         access token lifetime in seconds (default 3600)
+  --token-lifetime S         access token lifetime in seconds (default: 60 to 90 minutes, as Entra's)
   --delta-members-per-page N members@delta per group entry (default 50)
   --quiet                    no request log on stderr
   --help
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     seed: int('seed', values.seed, 42),
     seedFile: values['seed-file'],
     pageSizeDefault: int('page-size', values['page-size'], 100, 1),
-    tokenLifetimeSeconds: int('token-lifetime', values['token-lifetime'], 3600, 60),
+    tokenLifetimeSeconds: values['token-lifetime'] === undefined ? undefined : int('token-lifetime', values['token-lifetime'], 3600, 60),
     deltaMembersPerPage: int('delta-members-per-page', values['delta-members-per-page'], 50, 1),
     onRequest: quiet
       ? undefined

@@ -160,6 +160,15 @@ describe('single reads', () => {
     expect(decodeURIComponent(log[0]!.path)).toMatch(/\/manager\?\$select=id,employeeId,displayName$/);
     expect(await source.managerOf(sim.directory.userByEmployeeId('E1004')!.id)).toBeNull();
   });
+
+  test('a manager who is an organisational contact (Entra allows one) is no manager idflow can map: null, with no further look-up', async () => {
+    const u = newUser('managed.by.contact');
+    const contact = sim.directory.createOther('orgContact', 'Outside Counsel');
+    sim.directory.setManager(u.id, contact.id);
+    const { result, log } = await graphRequests(() => source.managerOf(u.id));
+    expect(result).toBeNull();
+    expect(log).toHaveLength(1);
+  });
 });
 
 describe('delta', () => {
@@ -351,6 +360,17 @@ describe('throttling and failures', () => {
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/AADSTS7000215/);
     expect(f.message).not.toContain('not-the-secret');
+  });
+
+  test('an expired client secret → Graph.authentication, non-retryable, saying AADSTS7000222 (not a retry storm)', async () => {
+    sim.authority.secretExpiresAt = Date.now() - 1000;
+    try {
+      const f = await failureOf(sourceFor(secretCredential(sim)).ping());
+      expect([f.type, f.nonRetryable]).toEqual(['Graph.authentication', true]);
+      expect(f.message).toMatch(/AADSTS7000222: The provided client secret keys for app .* are expired/);
+    } finally {
+      sim.authority.secretExpiresAt = null;
+    }
   });
 
   test('an authority that cannot be reached (here: its certificate is not trusted) → Graph.unavailable, retryable', async () => {

@@ -76,7 +76,38 @@ describe('client secret', () => {
     expect([grant.status, grant.json.error]).toEqual([400, 'unsupported_grant_type']);
     const ok = await h.raw('POST', path, { token: null, form: { ...base, client_secret: h.sim.clientSecret } });
     expect(ok.status).toBe(200);
-    expect(ok.json).toMatchObject({ token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599 });
+    expect(ok.json).toMatchObject({ token_type: 'Bearer' });
+    expect(ok.json.ext_expires_in).toBe(ok.json.expires_in);
+  });
+
+  test("tokens live 60 to 90 minutes, varying, as Entra's default lifetime does", async () => {
+    const form = { grant_type: 'client_credentials', client_id: h.sim.clientId, scope: GRAPH_SCOPE, client_secret: h.sim.clientSecret };
+    const lifetimes = new Set<number>();
+    for (let i = 0; i < 8; i++) {
+      const r = await h.raw('POST', `/${h.sim.tenantId}/oauth2/v2.0/token`, { token: null, form });
+      const exp = claimsOf(r.json.access_token).exp as number;
+      expect(r.json.expires_in).toBeGreaterThanOrEqual(3599);
+      expect(r.json.expires_in).toBeLessThan(5400);
+      expect(Math.abs(exp - Math.floor(Date.now() / 1000) - r.json.expires_in)).toBeLessThanOrEqual(2);
+      lifetimes.add(r.json.expires_in);
+    }
+    expect(lifetimes.size).toBeGreaterThan(1);
+  });
+
+  test('an expired client secret is AADSTS7000222 (invalid_client); a certificate still works', async () => {
+    const form = { grant_type: 'client_credentials', client_id: h.sim.clientId, scope: GRAPH_SCOPE, client_secret: h.sim.clientSecret };
+    const path = `/${h.sim.tenantId}/oauth2/v2.0/token`;
+    const set = await h.raw('POST', '/_admin/credentials/secret', { body: { expiresAt: new Date(Date.now() - 1000).toISOString() } });
+    expect(set.status).toBe(200);
+    try {
+      const expired = await h.raw('POST', path, { token: null, form });
+      expect([expired.status, expired.json.error, expired.json.error_codes]).toEqual([401, 'invalid_client', [7000222]]);
+      expect(expired.json.error_description).toMatch(/^AADSTS7000222: The provided client secret keys for app '.+' are expired\./);
+      expect((await certificateCredential(h.sim).getToken(GRAPH_SCOPE)).token).toBeTruthy();
+    } finally {
+      await h.raw('POST', '/_admin/credentials/secret', { body: { expiresAt: null } });
+    }
+    expect((await h.raw('POST', path, { token: null, form })).status).toBe(200);
   });
 
   test('the tenant domain name works as authority tenant too', async () => {
