@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { signalIdentity } from '../client/identity';
 import type { IdentityEvent } from '../domain/events';
 import { desiredAccount } from '../domain/mapping';
-import { type AccountPlan, type Action, planAccount, revokesAccess } from '../domain/plan';
+import { type AccountPlan, type Action, planAccount, revokesAccess, verification } from '../domain/plan';
 import { isMarkedFor, matchAccount } from '../domain/match';
 import type { ActualAccount, ActualGroup, DesiredAccount, SourceIdentity } from '../domain/types';
 import { readPerson, type RecordedPerson } from '../domain/person';
@@ -72,6 +72,8 @@ export interface VerifyResult {
   verified: boolean;
   /** The actions a fresh plan would still make: the precise differences between desired and actual. */
   differences: Action[];
+  /** What keeps the account from being this person's at all (`unowned`, `conflict`): no write can mend it. */
+  findings?: string[];
 }
 
 export function identityActivities(runtime: Runtime) {
@@ -185,7 +187,8 @@ export function identityActivities(runtime: Runtime) {
     /** verify: read back and plan again; anything still to do is a difference. */
     async verifyAccount(input: ProvisionInput): Promise<VerifyResult> {
       const plan = await planFor(input);
-      return { target: input.target, verified: plan.actions.length === 0, differences: plan.actions };
+      const { verified, findings } = verification(plan);
+      return { target: input.target, verified, differences: plan.actions, ...(findings.length ? { findings } : {}) };
     },
   };
 }

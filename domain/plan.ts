@@ -84,6 +84,15 @@ export interface PlanInput {
   adoptUnmatched?: boolean;
 }
 
+/**
+ * Whether a fresh plan after the writes says the account is right. No actions left is not enough: an
+ * account idflow cannot own, or one that is another person's, is no success however little is left to do.
+ */
+export function verification(plan: AccountPlan): { verified: boolean; findings: string[] } {
+  const findings = plan.findings.filter((f) => f.kind === 'unowned' || f.kind === 'conflict').map((f) => `${f.kind}: ${f.detail}`);
+  return { verified: plan.actions.length === 0 && findings.length === 0, findings };
+}
+
 export function planAccount(input: PlanInput): AccountPlan {
   const { target, employeeId, desired } = input;
   let { actual } = input;
@@ -159,7 +168,7 @@ export function planAccount(input: PlanInput): AccountPlan {
     if (holder) {
       finding('conflict', `cannot rename "${actual.userName}" to "${desired.userName}": that name is held by ${holder.owned ? `another identity's account (externalId ${holder.externalId ?? '(none)'})` : 'an account idflow does not own'}; the account keeps its name and is otherwise kept in step`);
     } else {
-      actions.push({ target, employeeId, userName: desired.userName, externalId, op: 'rename', accountId: actual.id, from: actual.userName, reason: `the derived name changed: "${actual.userName}" -> "${desired.userName}"` });
+      actions.push({ target, employeeId, userName: desired.userName, externalId, op: 'rename', accountId: actual.id, from: actual.userName, reason: `the account's name "${actual.userName}" is not the derived name "${desired.userName}" (renamed in the source, or by hand in the target): renamed in place` });
       userName = desired.userName;
     }
   }

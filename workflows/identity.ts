@@ -564,7 +564,7 @@ async function verifiedOutcome(input: ProvisionInput, result: ProvisionResult): 
     actions: result.applied.length,
     findings: result.plan.findings.map((f) => `${f.kind}: ${f.detail}`),
     verified: verified.verified,
-    ...(verified.verified ? {} : { error: `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
+    ...(verified.verified ? {} : { error: verified.findings?.length ? `verification failed: ${verified.findings.join('; ')}` : `verification found ${verified.differences.length} differences: ${verified.differences.map((d) => `${d.op} (${d.reason})`).join('; ')}` }),
   };
 }
 
@@ -601,7 +601,14 @@ async function verifyUntilConsistent(input: Parameters<typeof verifyAccount>[0])
   return result;
 }
 
+/**
+ * The innermost cause's message: a child workflow's failure wraps an activity's, which wraps what the
+ * target said, and the wrappers say only "Activity task failed" or "Child Workflow execution failed".
+ */
 function errorMessage(err: unknown): string {
-  const e = err as { cause?: { message?: string }; message?: string };
-  return e.cause?.message ?? e.message ?? String(err);
+  let message: string | undefined;
+  for (let e = err as { cause?: unknown; message?: string } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as typeof e, depth++) {
+    if (e.message) message = e.message;
+  }
+  return message ?? String(err);
 }

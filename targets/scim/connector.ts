@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups } from '../../domain/config';
 import type { ScimTargetConfig } from './config';
@@ -11,6 +12,7 @@ import {
   fromScimUser,
   type PatchOperation,
   prop,
+  SCIM_CORE_USER,
   SCIM_ENTERPRISE_USER,
   SCIM_GROUP,
   SCIM_PATCH_OP,
@@ -18,6 +20,8 @@ import {
   scimPatchOperations,
   toScimUser,
 } from './schema';
+
+const memberFilter = (userId: string) => `members[value eq ${JSON.stringify(userId)}]`;
 
 export interface ScimConnectorOptions {
   /** Where the bearer token is looked up (default process.env), under config.tokenEnv. */
@@ -39,6 +43,8 @@ export interface ScimConnectorOptions {
 interface ServiceProvider {
   etag: boolean;
   patch: boolean;
+  /** `filter.supported` (RFC 7643 §5): false means lists are read whole and matched here. */
+  filter: boolean;
   maxResults: number | null;
 }
 
@@ -82,6 +88,8 @@ export class ScimConnector implements TargetConnector {
   private readonly maxAttempts: number;
   private readonly timeoutMs: number;
   private provider: Promise<ServiceProvider> | null = null;
+  private markerCheck: Promise<void> | null = null;
+  private memberFilterHonoured: Promise<boolean> | null = null;
 
   constructor(
     readonly name: string,
@@ -127,8 +135,7 @@ export class ScimConnector implements TargetConnector {
 
   /** A user as an account, with the groups it is in. */
   private async withGroups(user: ScimResource): Promise<ActualAccount> {
-    const groups = await this.groupsOf(user.id!);
-    return this.toActual(user, groups.map((g) => String(prop(g, 'displayName'))));
+    return this.toActual(user, await this.groupNamesOf(user));
   }
 
   async existingGroups(names: readonly string[]): Promise<Set<string>> {
@@ -177,8 +184,9 @@ export class ScimConnector implements TargetConnector {
     const externalId = this.prefix + input.externalId;
     let existing = input.absentInRead ? null : ((await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId)));
     if (!existing) {
+      await this.requireWritableMarker();
       const reply = await this.request('POST', '/Users', { body: toScimUser(input.userName, externalId, input.enabled, input.attributes), accept: [409] });
-      if (reply.status !== 409) return this.toActual(reply.body as ScimResource, []);
+      if (reply.status !== 409) return this.toActual(await this.requireMarkerKept(reply.body as ScimResource, externalId, input.userName), []);
       existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
       if (!existing) throw scimFailure(409, reply.body, `POST /Users ${input.userName}`);
     }
@@ -197,7 +205,42 @@ export class ScimConnector implements TargetConnector {
     });
     const actual = await this.findAccount(input.userName);
     if (!actual) throw ApplicationFailure.retryable(`SCIM user ${input.userName} is not readable after create`, TARGET_FAILURE.notFound);
+    if (!actual.owned || actual.externalId !== input.externalId) throw this.markerDropped(input.userName, 'kept');
     return actual;
+  }
+
+  /**
+   * A created user without idflow's marker would never be recognised as idflow's again: leavers would
+   * keep access and every reconcile would create it anew. The answer or a read-back must carry it;
+   * otherwise the user just created is deleted again and the target refused.
+   */
+  private async requireMarkerKept(created: ScimResource, externalId: string, userName: string): Promise<ScimResource> {
+    if (prop(created, 'externalId') === externalId) return created;
+    const reread = created.id ? await this.readUser(created.id) : null;
+    if (reread && prop(reread, 'externalId') === externalId) return reread;
+    if (created.id) await this.request('DELETE', `/Users/${enc(created.id)}`, { accept: [404] });
+    throw this.markerDropped(userName, 'deleted');
+  }
+
+  private markerDropped(userName: string, what: 'deleted' | 'kept'): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(
+      `SCIM target ${this.name}: the server does not store externalId (user ${userName} came back without it); idflow cannot mark ownership${what === 'deleted' ? ', so the user it had just created was deleted again' : ''}. idflow needs a SCIM app that keeps externalId (RFC 7643 §3.1); see docs/targets.md "SCIM compatibility"`,
+      TARGET_FAILURE.config,
+    );
+  }
+
+  /** Where the server publishes its User schema (RFC 7643 §7), an externalId that is not read-write is refused before any write. */
+  private requireWritableMarker(): Promise<void> {
+    this.markerCheck ??= this.request('GET', `/Schemas/${SCIM_CORE_USER}`, { accept: [400, 401, 403, 404, 405, 500, 501] }).then((reply) => {
+      const attrs = reply.status === 200 ? prop(reply.body, 'attributes') : undefined;
+      const ext = Array.isArray(attrs) ? (attrs as ScimResource[]).find((a) => String(prop(a, 'name')).toLowerCase() === 'externalid') : undefined;
+      const mutability = ext ? prop(ext, 'mutability') : undefined;
+      if (mutability !== undefined && mutability !== 'readWrite') {
+        throw ApplicationFailure.nonRetryable(`SCIM target ${this.name}: the server's User schema makes externalId ${String(mutability)}, but idflow marks its accounts there and needs it readWrite; see docs/targets.md "SCIM compatibility"`, TARGET_FAILURE.config);
+      }
+    });
+    this.markerCheck.catch(() => (this.markerCheck = null));
+    return this.markerCheck;
   }
 
   /**
@@ -421,8 +464,10 @@ export class ScimConnector implements TargetConnector {
 
   private async findUser(userName: string): Promise<ScimResource | null> {
     const { items } = await this.list('Users', { filter: `userName eq ${JSON.stringify(userName)}` });
-    // userName is caseExact=false: the server matches regardless of case; prefer the exact spelling.
-    const user = items.find((u) => prop(u, 'userName') === userName) ?? items[0] ?? null;
+    // Only a match counts, never "the first item": a server that ignores the filter answers everyone.
+    // userName is caseExact=false (RFC 7643 §4.1.1): the exact spelling first, then one differing only by case.
+    const lower = userName.toLowerCase();
+    const user = items.find((u) => prop(u, 'userName') === userName) ?? items.find((u) => String(prop(u, 'userName')).toLowerCase() === lower) ?? null;
     this.rememberRead(userName, user);
     return user;
   }
@@ -447,8 +492,8 @@ export class ScimConnector implements TargetConnector {
    * picks the same one.
    */
   private async findGroup(name: string): Promise<ScimResource | null> {
-    const { items, named, owned } = await this.groupsNamed(name);
-    return owned[0] ?? named[0] ?? items[0] ?? null;
+    const { named, owned } = await this.groupsNamed(name);
+    return owned[0] ?? named[0] ?? null;
   }
 
   /** The server's answer for this displayName; of it, the exact matches, and idflow's of those, oldest first. */
@@ -469,9 +514,45 @@ export class ScimConnector implements TargetConnector {
     return { id: owned[0]?.id ?? created.id!, name, owned: true };
   }
 
+  /**
+   * The groups a user is in. The members filter is the cheap question, but servers answer it badly (a
+   * 400 when any group is empty) or not at all (everyone's groups). It is used only once a probe for a
+   * member nobody is showed the server honours it; otherwise, and after a 400, every group is read
+   * with its members and matched here. Members a server sends anyway are checked too.
+   */
   private async groupsOf(userId: string): Promise<ScimResource[]> {
-    const { items } = await this.list('Groups', { filter: `members[value eq ${JSON.stringify(userId)}]`, attributes: 'displayName,externalId' });
-    return items;
+    const isMember = (g: ScimResource) => ((prop(g, 'members') as { value?: string }[] | undefined) ?? []).some((m) => m.value === userId);
+    if (await this.membershipFilterWorks()) {
+      try {
+        const { items } = await this.list('Groups', { filter: memberFilter(userId), attributes: 'displayName,externalId' });
+        return items.filter((g) => prop(g, 'members') === undefined || isMember(g));
+      } catch (err) {
+        if (!(err instanceof ApplicationFailure && err.type === 'SCIM.400')) throw err;
+        this.memberFilterHonoured = Promise.resolve(false);
+      }
+    }
+    const { items } = await this.list('Groups', { attributes: 'displayName,externalId,members' });
+    return items.filter(isMember);
+  }
+
+  /** Whether the server answers `members[value eq …]` truly: asked once, for an id no user has. */
+  private membershipFilterWorks(): Promise<boolean> {
+    this.memberFilterHonoured ??= this.list('Groups', { filter: memberFilter(`idflow-probe-${randomUUID()}`), attributes: 'displayName' }).then(
+      ({ items }) => items.length === 0,
+      (err: unknown) => {
+        if (err instanceof ApplicationFailure && err.type === 'SCIM.400') return false;
+        this.memberFilterHonoured = null;
+        throw err;
+      },
+    );
+    return this.memberFilterHonoured;
+  }
+
+  /** The names of a user's groups: from the User's own `groups` (RFC 7643 §4.1.2) where the server fills it, else asked. */
+  private async groupNamesOf(user: ScimResource): Promise<string[]> {
+    const listed = prop(user, 'groups');
+    if (Array.isArray(listed) && listed.every((g) => typeof prop(g, 'display') === 'string')) return listed.map((g) => String(prop(g, 'display')));
+    return (await this.groupsOf(user.id!)).map((g) => String(prop(g, 'displayName')));
   }
 
   private async leaveOwnedGroups(userId: string): Promise<string[]> {
@@ -543,12 +624,13 @@ export class ScimConnector implements TargetConnector {
   private serviceProvider(): Promise<ServiceProvider> {
     this.provider ??= this.request('GET', '/ServiceProviderConfig', { accept: [404, 501] }).then(
       (reply) => {
-        if (reply.status !== 200) return { etag: false, patch: true, maxResults: null };
+        if (reply.status !== 200) return { etag: false, patch: true, filter: true, maxResults: null };
         const b = reply.body;
         const max = prop(prop(b, 'filter'), 'maxResults');
         return {
           etag: prop(prop(b, 'etag'), 'supported') === true,
           patch: prop(prop(b, 'patch'), 'supported') !== false,
+          filter: prop(prop(b, 'filter'), 'supported') !== false,
           maxResults: typeof max === 'number' && max > 0 ? max : null,
         };
       },
@@ -564,20 +646,25 @@ export class ScimConnector implements TargetConnector {
   private async list(resource: 'Users' | 'Groups', params: Record<string, string> = {}): Promise<{ items: ScimResource[]; calls: number }> {
     const sp = await this.serviceProvider();
     const count = Math.min(this.pageSize, sp.maxResults ?? this.pageSize);
-    const items: ScimResource[] = [];
+    // A server without filtering is read whole; every caller matches what it asked for itself.
+    const { filter, ...rest } = params;
+    const query = sp.filter && filter !== undefined ? { ...rest, filter } : rest;
+    const byId = new Map<string, ScimResource>();
     let startIndex = 1;
     let calls = 0;
     for (;;) {
-      const reply = await this.request('GET', `/${resource}`, { query: { ...params, startIndex: String(startIndex), count: String(count) } });
+      const reply = await this.request('GET', `/${resource}`, { query: { ...query, startIndex: String(startIndex), count: String(count) } });
       calls += 1;
       const page = (reply.body ?? {}) as ListResponse;
       const got = page.Resources ?? [];
-      items.push(...got);
-      const total = typeof page.totalResults === 'number' ? page.totalResults : items.length;
-      if (got.length === 0 || startIndex - 1 + got.length >= total) break;
+      const before = byId.size;
+      for (const r of got) if (r.id && !byId.has(r.id)) byId.set(r.id, r);
+      const total = typeof page.totalResults === 'number' ? page.totalResults : byId.size;
+      // totalResults is a claim, not a bound: a page that brings nothing new ends the listing too.
+      if (got.length === 0 || byId.size === before || startIndex - 1 + got.length >= total) break;
       startIndex += got.length;
     }
-    return { items, calls };
+    return { items: [...byId.values()], calls };
   }
 
   // ---------------------------------------------------------------- helpers: HTTP

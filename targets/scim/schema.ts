@@ -34,8 +34,11 @@ const ENTERPRISE = ['employeeNumber', 'costCenter', 'organization', 'division', 
 export type ScimPath =
   | { kind: 'simple'; attr: string }
   | { kind: 'name'; sub: string }
-  | { kind: 'multi'; attr: string; type: string; sub: string }
+  /** An entry of a multi-valued attribute: the one of a type, or the primary one (RFC 7643 §2.4). */
+  | { kind: 'multi'; attr: string; entry: EntrySelector; sub: string }
   | { kind: 'enterprise'; attr: string };
+
+export type EntrySelector = { type: string } | { primary: true };
 
 export type ScimResource = Record<string, unknown> & { id?: string };
 export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown };
@@ -49,11 +52,12 @@ export function parseScimPath(path: string): ScimPath | null {
     const attr = canon(ENTERPRISE, path.slice(ext.length));
     return attr ? { kind: 'enterprise', attr } : null;
   }
-  const multi = /^([A-Za-z]+)\[\s*type\s+eq\s+"([^"\\]+)"\s*\]\.([A-Za-z]+)$/i.exec(path);
+  const multi = /^([A-Za-z]+)\[\s*(?:type\s+eq\s+"([^"\\]+)"|(primary)\s+eq\s+true)\s*\]\.([A-Za-z]+)$/i.exec(path);
   if (multi) {
     const attr = canon(Object.keys(MULTI), multi[1]!);
-    const sub = attr ? canon(MULTI[attr]!, multi[3]!) : undefined;
-    return attr && sub ? { kind: 'multi', attr, type: multi[2]!, sub } : null;
+    const sub = attr ? canon(MULTI[attr]!, multi[4]!) : undefined;
+    const entry: EntrySelector = multi[3] ? { primary: true } : { type: multi[2]! };
+    return attr && sub ? { kind: 'multi', attr, entry, sub } : null;
   }
   const dotted = /^name\.([A-Za-z]+)$/i.exec(path);
   if (dotted) {
@@ -68,7 +72,7 @@ export function formatScimPath(p: ScimPath): string {
   switch (p.kind) {
     case 'simple': return p.attr;
     case 'name': return `name.${p.sub}`;
-    case 'multi': return `${p.attr}[type eq "${p.type}"].${p.sub}`;
+    case 'multi': return `${entryPath(p.attr, p.entry)}.${p.sub}`;
     case 'enterprise': return `${SCIM_ENTERPRISE_USER}:${p.attr}`;
   }
 }
@@ -98,8 +102,15 @@ function entriesOf(resource: ScimResource, attr: string): Record<string, unknown
   return Array.isArray(v) ? (v.filter((e) => e && typeof e === 'object') as Record<string, unknown>[]) : [];
 }
 
-function entryOfType(resource: ScimResource, attr: string, type: string): Record<string, unknown> | undefined {
-  return entriesOf(resource, attr).find((e) => String(prop(e, 'type') ?? '').toLowerCase() === type.toLowerCase());
+/** `emails[type eq "work"]`, `emails[primary eq true]`: a value filter selecting one entry (RFC 7644 §3.5.2). */
+function entryPath(attr: string, entry: EntrySelector): string {
+  return 'primary' in entry ? `${attr}[primary eq true]` : `${attr}[type eq "${entry.type}"]`;
+}
+
+function entryOf(resource: ScimResource, attr: string, entry: EntrySelector): Record<string, unknown> | undefined {
+  const all = entriesOf(resource, attr);
+  if ('primary' in entry) return all.find((e) => prop(e, 'primary') === true);
+  return all.find((e) => String(prop(e, 'type') ?? '').toLowerCase() === entry.type.toLowerCase());
 }
 
 /** The value a path has in a resource, as a string, or undefined. */
@@ -108,7 +119,7 @@ export function getScimValue(resource: ScimResource, p: ScimPath): string | unde
   switch (p.kind) {
     case 'simple': v = prop(resource, p.attr); break;
     case 'name': v = prop(prop(resource, 'name'), p.sub); break;
-    case 'multi': v = prop(entryOfType(resource, p.attr, p.type), p.sub); break;
+    case 'multi': v = prop(entryOf(resource, p.attr, p.entry), p.sub); break;
     case 'enterprise': v = prop(prop(resource, SCIM_ENTERPRISE_USER), p.attr); break;
   }
   if (v === undefined || v === null || typeof v === 'object') return undefined;
@@ -127,9 +138,9 @@ export function toScimUser(userName: string, externalId: string, active: boolean
       case 'enterprise': r[SCIM_ENTERPRISE_USER] = { ...(r[SCIM_ENTERPRISE_USER] as object | undefined), [p.attr]: value }; break;
       case 'multi': {
         const list = (r[p.attr] as Record<string, unknown>[] | undefined) ?? [];
-        const entry = list.find((e) => e.type === p.type);
+        const entry = entryOf({ [p.attr]: list }, p.attr, p.entry);
         if (entry) entry[p.sub] = value;
-        else list.push({ type: p.type, [p.sub]: value });
+        else list.push({ ...p.entry, [p.sub]: value });
         r[p.attr] = list;
         break;
       }
@@ -152,8 +163,8 @@ export function fromScimUser(resource: ScimResource): Record<string, string> {
   for (const [attr, subs] of Object.entries(MULTI)) {
     for (const e of entriesOf(resource, attr)) {
       const type = prop(e, 'type');
-      if (typeof type !== 'string' || type === '') continue;
-      for (const sub of subs) put({ kind: 'multi', attr, type, sub });
+      if (typeof type === 'string' && type !== '') for (const sub of subs) put({ kind: 'multi', attr, entry: { type }, sub });
+      if (prop(e, 'primary') === true) for (const sub of subs) put({ kind: 'multi', attr, entry: { primary: true }, sub });
     }
   }
   return out;
@@ -180,16 +191,16 @@ export function scimPatchOperations(resource: ScimResource, changes: readonly At
       } else ops.push({ op: 'replace', path, value: change.to });
       continue;
     }
-    const entry = entryOfType(resource, p.attr, p.type);
+    const entry = entryOf(resource, p.attr, p.entry);
     if (change.to === null) {
       if (!present) continue;
       // Removing the only thing in an entry removes the entry, not just its field.
       const others = Object.keys(entry!).filter((k) => k.toLowerCase() !== 'type' && k.toLowerCase() !== 'primary' && k.toLowerCase() !== p.sub.toLowerCase());
-      ops.push({ op: 'remove', path: others.length === 0 ? `${p.attr}[type eq "${p.type}"]` : path });
+      ops.push({ op: 'remove', path: others.length === 0 ? entryPath(p.attr, p.entry) : path });
     } else if (entry) ops.push({ op: 'replace', path, value: change.to });
     else {
-      const key = `${p.attr}\u0000${p.type}`;
-      const pending = newEntries.get(key) ?? { attr: p.attr, entry: { type: p.type } };
+      const key = `${entryPath(p.attr, p.entry)}`;
+      const pending = newEntries.get(key) ?? { attr: p.attr, entry: { ...p.entry } as Record<string, unknown> };
       pending.entry[p.sub] = change.to;
       newEntries.set(key, pending);
     }

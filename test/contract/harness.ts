@@ -272,7 +272,10 @@ export function scimHarness(): Harness {
 }
 
 /** The factory table: every target implementation the contract suite runs against. */
-export const HARNESSES: [string, () => Harness][] = [
+const ALL_HARNESSES: [string, () => Harness][] = [
   ['aws-iam (moto)', iamHarness],
   ['scim (scim2-server)', scimHarness],
 ];
+
+/** IDFLOW_CONTRACT_KINDS=scim runs only those kinds' entries (a SCIM app of your own needs no moto). */
+export const HARNESSES = ALL_HARNESSES.filter(([label]) => !process.env.IDFLOW_CONTRACT_KINDS || process.env.IDFLOW_CONTRACT_KINDS.split(',').some((k) => label.startsWith(k.trim())));

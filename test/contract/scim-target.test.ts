@@ -2,7 +2,7 @@ import { resetScim } from '../support/stack';
 import type { CreateAccountInput } from '../../targets/connector';
 import { ScimConnector, type ScimConnectorOptions } from '../../targets/scim/connector';
 import { SCIM_ENTERPRISE_USER } from '../../targets/scim/schema';
-import { failure, type FakeResponse, type ProxyRequest, randomId, recordingFetch, type ScimCall, scimAll, scimBase, scimCleanup, scimRaw, scimTargetConfig, scimToken, startProxy } from './support';
+import { failure, type FakeResponse, OWN_SCIM_SERVER, type ProxyRequest, randomId, recordingFetch, type ScimCall, scimAll, scimBase, scimCapabilities, scimCleanup, scimRaw, scimTargetConfig, scimToken, startProxy } from './support';
 
 /** SCIM specifics beyond the shared contract: the attribute mapping, ETags, 409s, errors, 429, paging. */
 
@@ -132,7 +132,14 @@ describe('attribute mapping (core User + enterprise extension)', () => {
 });
 
 describe('ETags', () => {
+  let etags = true;
+  beforeAll(async () => {
+    etags = (await scimCapabilities()).etag;
+    if (!etags) process.stderr.write('scim-target: the server declares no ETag support (ServiceProviderConfig etag.supported): the If-Match case is skipped\n');
+  });
+
   test('PATCH and DELETE carry If-Match with the version read; a concurrent change gives 412, a re-read and a retry', async () => {
+    if (!etags) return;
     const { connector: setup } = connect();
     await setup.createAccount(account('etag', { attributes: { title: 'one' } }));
     const calls: ScimCall[] = [];
@@ -149,14 +156,15 @@ describe('ETags', () => {
     await connector.updateAccount(ref('etag'), [{ attribute: 'title', from: 'one', to: 'two' }]);
     const patches = calls.filter((c) => c.method === 'PATCH');
     expect(patches.map((p) => p.status)).toEqual([412, 204]);
-    expect(patches[0]!.headers['if-match']).toMatch(/^W\/"\d+"$/);
+    // An entity-tag as RFC 7232 writes it, whatever the server puts inside the quotes.
+    expect(patches[0]!.headers['if-match']).toMatch(/^(W\/)?"[^"]*"$/);
     expect(patches[1]!.headers['if-match']).not.toBe(patches[0]!.headers['if-match']);
     expect((await connector.findAccount(u('etag')))!.attributes).toEqual({ title: 'two', displayName: 'Changed Elsewhere' });
 
     calls.length = 0;
     await connector.deleteAccount(ref('etag'));
     const del = calls.find((c) => c.method === 'DELETE')!;
-    expect(del.headers['if-match']).toMatch(/^W\/"\d+"$/);
+    expect(del.headers['if-match']).toMatch(/^(W\/)?"[^"]*"$/);
     expect(del.status).toBe(204);
   });
 
@@ -241,7 +249,8 @@ describe('create: lookup first, 409 adoption, rename', () => {
     // When even the re-lookup cannot find the clash, the server's own words are passed on.
     const { connector: blind } = connect({ fetch: blindLookups([], 4) });
     const f = await failure(blind.createAccount(account('taken')));
-    expect(f).toMatchObject({ type: 'SCIM.409', nonRetryable: true, details: [{ status: 409, scimType: 'uniqueness', detail: expect.stringContaining('already in use') }] });
+    // RFC 7644 §3.3: a 409 for a taken userName says scimType uniqueness; its detail is the server's own.
+    expect(f).toMatchObject({ type: 'SCIM.409', nonRetryable: true, details: [{ status: 409, scimType: 'uniqueness' }] });
   });
 
   test('an account of the same identity under an old name is renamed, not duplicated', async () => {
@@ -261,15 +270,21 @@ describe('errors', () => {
     const { connector } = connect({ token: secret });
     const unauthorized = await failure(connector.findAccount(u('x')));
     expect(unauthorized).toMatchObject({ type: 'SCIM.401', nonRetryable: true });
-    expect(unauthorized.message).toContain('Authorization failure');
+    expect(unauthorized.message).toContain('401');
     expect(JSON.stringify({ m: unauthorized.message, d: unauthorized.details, s: unauthorized.stack })).not.toContain(secret);
     expect(JSON.stringify({ m: unauthorized.message, d: unauthorized.details })).not.toContain(scimToken());
 
     const { connector: ok } = connect();
     await ok.createAccount(account('invalid'));
-    const connectorWithUrl = new ScimConnector('app', scimTargetConfig(scimBase(), TOKEN_ENV, {}, ['profileUrl']), instance, { env: { [TOKEN_ENV]: scimToken() } });
-    const bad = await failure(connectorWithUrl.updateAccount(ref('invalid'), [{ attribute: 'profileUrl', from: null, to: 'not a url' }]));
-    expect(bad).toMatchObject({ type: 'SCIM.400', nonRetryable: true, details: [{ status: 400, scimType: 'invalidValue', detail: expect.stringContaining('Invalid URI') }] });
+    // Whether a server checks a URI is its own business: the 400 is made here, to see idflow carry it.
+    const refusing = await startProxy(scimBase(), (req) => (req.method === 'PATCH' ? scimJson(400, { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '400', scimType: 'invalidValue', detail: 'profileUrl: Invalid URI' }) : undefined));
+    try {
+      const connectorWithUrl = new ScimConnector('app', scimTargetConfig(refusing.url, TOKEN_ENV, {}, ['profileUrl']), instance, { env: { [TOKEN_ENV]: scimToken() } });
+      const bad = await failure(connectorWithUrl.updateAccount(ref('invalid'), [{ attribute: 'profileUrl', from: null, to: 'not a url' }]));
+      expect(bad).toMatchObject({ type: 'SCIM.400', nonRetryable: true, details: [{ status: 400, scimType: 'invalidValue', detail: 'profileUrl: Invalid URI' }] });
+    } finally {
+      await refusing.close();
+    }
   });
 
   test('a missing token is a configuration failure before any request', async () => {
@@ -322,7 +337,9 @@ describe('429 and Retry-After', () => {
 
 describe('paging', () => {
   test('short pages (fewer than count) and a wrong totalResults: every item is read and the loop ends on an empty page', async () => {
-    // The step pattern below depends on how many users exist: start from an empty server.
+    // The step pattern below depends on how many users exist: start from an empty server, which is
+    // never done to a server of your own.
+    if (OWN_SCIM_SERVER) return void process.stderr.write('scim-target: the paging case empties the server, so it runs only against the stack\'s scim2-server\n');
     await resetScim();
     const { connector: setup } = connect();
     for (const n of ['p1', 'p2', 'p3', 'p4', 'p5']) await setup.createAccount(account(n));
@@ -359,7 +376,7 @@ describe('paging', () => {
     await connector.removeMembers(`${prefix}eng`, names.map(u));
     const removes = calls.filter((c) => c.method === 'PATCH').map((c) => (c.body as { Operations: { op: string; path: string }[] }).Operations[0]!);
     expect(removes).toHaveLength(3);
-    expect(removes[0]).toEqual({ op: 'remove', path: expect.stringMatching(/^members\[value eq "\w+" or value eq "\w+"\]$/) });
+    expect(removes[0]).toEqual({ op: 'remove', path: expect.stringMatching(/^members\[value eq "[^"]+" or value eq "[^"]+"\]$/) });
     const state = await connector.readState();
     expect(state.accounts.every((a) => a.groups.length === 0)).toBe(true);
   });

@@ -29,12 +29,27 @@ export function iamEndpoint(): string {
   return testStack().iam.endpoint;
 }
 
+/**
+ * The SCIM app the suites judge: your own with IDFLOW_SCIM_URL and IDFLOW_SCIM_TOKEN (see docs/targets.md,
+ * "SCIM compatibility"), else the stack's scim2-server.
+ */
 export function scimBase(): string {
-  return testStack().scim.baseUrl;
+  return process.env.IDFLOW_SCIM_URL?.replace(/\/$/, '') ?? testStack().scim.baseUrl;
 }
 
 export function scimToken(): string {
-  return testStack().scim.token;
+  return process.env.IDFLOW_SCIM_TOKEN ?? testStack().scim.token;
+}
+
+/** A server of the user's own: nothing may be done to it beyond the suite's own prefixed records. */
+export const OWN_SCIM_SERVER = process.env.IDFLOW_SCIM_URL !== undefined;
+
+/** What the server declares in /ServiceProviderConfig (RFC 7643 §5): the suite skips only what it lacks, and says so. */
+export async function scimCapabilities(): Promise<{ etag: boolean; filter: boolean; patch: boolean }> {
+  const res = await fetch(`${scimBase()}/ServiceProviderConfig`, { headers: { Authorization: `Bearer ${scimToken()}`, Accept: 'application/scim+json' } });
+  if (!res.ok) return { etag: false, filter: true, patch: true };
+  const spc = (await res.json()) as Record<string, { supported?: boolean } | undefined>;
+  return { etag: spc.etag?.supported === true, filter: spc.filter?.supported !== false, patch: spc.patch?.supported !== false };
 }
 
 export async function resetMoto(): Promise<void> {
@@ -195,8 +210,8 @@ export interface Proxy {
 }
 
 /**
- * A local proxy in front of a real server: `intercept` may answer a request itself (a fault); else it
- * is forwarded and `rewrite` may change the real answer's body.
+ * A local proxy in front of a real server: `intercept` may answer a request itself (a fault), or change
+ * its `url` or `body` before it is forwarded (a quirk); `rewrite` may change the real answer's body.
  */
 export async function startProxy(
   upstream: string,
@@ -218,7 +233,8 @@ export async function startProxy(
         return;
       }
       const up = httpRequest(
-        { host: target.hostname, port: target.port, method: info.method, path: info.url, headers: { ...req.headers, host: target.host } },
+        // `intercept` may have rewritten the request's url or body (a quirk layer): the length follows the body.
+        { host: target.hostname, port: target.port, method: info.method, path: info.url, headers: { ...req.headers, host: target.host, ...(info.body ? { 'content-length': String(Buffer.byteLength(info.body)) } : {}) } },
         (upRes) => {
           const out: Buffer[] = [];
           upRes.on('data', (c: Buffer) => out.push(c));

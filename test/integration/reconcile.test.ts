@@ -4,7 +4,7 @@ import { approveUpdate, type ReconcileResult, progressQuery, reconcileWorkflow }
 import { IdflowAwaitingApproval } from '../../workflows/search-attributes';
 import { EntraAdmin } from '../support/entra-admin';
 import { eventually, idflowUsers, userGroups, userTags } from '../support/iam';
-import { iamClient, idflow, resetTargets, temporalClient } from '../support/stack';
+import { iamClient, idflow, resetTargets, temporalClient, testStack } from '../support/stack';
 
 /** Full sync against the real stack: 60 simulated people, moto as AWS IAM (test/global-setup.ts). */
 const iam = iamClient();
@@ -79,6 +79,23 @@ test('drift made directly in IAM is reported and repaired; what idflow does not 
   // Not idflow's: untouched.
   expect(await userGroups('break-glass')).toEqual(['idflow-admins']);
   expect(await userGroups('ada.lovelace')).toContain('hand-made');
+});
+
+test('a userName changed by hand in the SCIM app is drift: planned as a rename, with its reason, and put back in place', async () => {
+  await reconcile();
+  const { baseUrl, token } = testStack().scim;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
+  const find = async (userName: string) => ((await (await fetch(`${baseUrl}/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`, { headers })).json()) as { Resources?: { id: string; externalId: string }[] }).Resources ?? [];
+  const [ada] = await find('ada.lovelace@contoso.example');
+  expect(ada).toBeDefined();
+  const renamed = await fetch(`${baseUrl}/Users/${ada!.id}`, { method: 'PATCH', headers, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'userName', value: 'ada.by.hand@contoso.example' }] }) });
+  expect(renamed.ok).toBe(true);
+
+  const app = (await reconcile()).results.find((r) => r.target === 'app')!;
+  expect(app.drift.sample).toEqual(expect.arrayContaining([expect.stringMatching(/^rename ada\.lovelace@contoso\.example .*"ada\.by\.hand@contoso\.example" is not the derived name/)]));
+  const [back] = await find('ada.lovelace@contoso.example');
+  expect(back).toMatchObject({ id: ada!.id, externalId: ada!.externalId });
+  expect(await find('ada.by.hand@contoso.example')).toEqual([]);
 });
 
 test('a failure no retry can fix (the name is taken by an account idflow does not own) is reported after one round, and that account is left alone', async () => {

@@ -60,11 +60,21 @@ export async function resetScim(): Promise<void> {
   const { baseUrl, token } = testStack().scim;
   const headers = { authorization: `Bearer ${token}`, accept: 'application/scim+json' };
   for (const resource of ['Users', 'Groups']) {
+    // Every round must shrink the set: a DELETE the server refuses would otherwise loop for ever.
+    let left = Infinity;
     for (;;) {
       const res = await fetch(`${baseUrl}/${resource}?count=200&attributes=id`, { headers });
-      const page = (await res.json()) as { Resources?: { id: string }[] };
+      const page = (await res.json()) as { Resources?: { id: string }[]; totalResults?: number };
       if (!page.Resources?.length) break;
-      await Promise.all(page.Resources.map((r) => fetch(`${baseUrl}/${resource}/${r.id}`, { method: 'DELETE', headers }).then((d) => d.body?.cancel())));
+      const total = page.totalResults ?? page.Resources.length;
+      if (total >= left) throw new Error(`resetScim: ${total} ${resource} left after deleting; the server refused some DELETEs`);
+      left = total;
+      const refused: string[] = [];
+      await Promise.all(page.Resources.map((r) => fetch(`${baseUrl}/${resource}/${r.id}`, { method: 'DELETE', headers }).then(async (d) => {
+        await d.body?.cancel();
+        if (!d.ok && d.status !== 404) refused.push(`${r.id}: ${d.status}`);
+      })));
+      if (refused.length) throw new Error(`resetScim: DELETE refused for ${refused.length} ${resource} (${refused.slice(0, 3).join(', ')})`);
     }
   }
 }

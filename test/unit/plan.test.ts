@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { type Action, planAccount, type PlanInput } from '../../domain/plan';
+import { type Action, planAccount, type PlanInput, verification } from '../../domain/plan';
 import { matchAccount } from '../../domain/match';
 import type { ActualAccount, DesiredAccount } from '../../domain/types';
 
@@ -141,7 +141,7 @@ describe('planAccount', () => {
   test('a changed name is a rename in place, before anything addresses the account by its new name', () => {
     const plan = planAccount(input({ desired: desired({ userName: 'ada.byron', groups: ['g-all', 'g-eng', 'g-fin'] }), actual: actual() }));
     expect(plan.actions.map((a) => [a.op, a.userName])).toEqual([['rename', 'ada.byron'], ['addMember', 'ada.byron']]);
-    expect(plan.actions[0]).toMatchObject({ op: 'rename', from: 'ada.lovelace', accountId: 'AID1', externalId: 'ext-1', reason: 'the derived name changed: "ada.lovelace" -> "ada.byron"' });
+    expect(plan.actions[0]).toMatchObject({ op: 'rename', from: 'ada.lovelace', accountId: 'AID1', externalId: 'ext-1', reason: 'the account\'s name "ada.lovelace" is not the derived name "ada.byron" (renamed in the source, or by hand in the target): renamed in place' });
     expect(plan.actions.some((a) => a.op === 'create')).toBe(false);
     // A case-only change is a rename too; the account holding the name is the person's own.
     const caseOnly = planAccount(input({ desired: desired({ userName: 'Ada.Lovelace' }), actual: actual(), nameHolder: actual() }));
@@ -168,6 +168,24 @@ describe('planAccount', () => {
     const plan = planAccount(input({ desired: desired({ groups }), actual: actual({ groups: hand }), managedGroups: groups, existingGroups: new Set(groups), maxGroupsPerUser: 10 }));
     expect(plan.actions).toEqual([]);
     expect(plan.findings[0]!.detail).toBe("9 mapped groups plus 2 groups idflow does not manage exceed the target's limit of 10 groups per user: nothing was written for this identity");
+  });
+});
+
+describe('verification', () => {
+  test('nothing left to do and the account is the person\'s: verified', () => {
+    expect(verification(planAccount(input({ actual: actual() })))).toEqual({ verified: true, findings: [] });
+  });
+
+  test('nothing left to do but the account is not idflow\'s (a server dropped the marker), or another person\'s: not verified, and why', () => {
+    const unowned = verification(planAccount(input({ actual: actual({ owned: false, externalId: null }) })));
+    expect(unowned.verified).toBe(false);
+    expect(unowned.findings).toEqual([expect.stringMatching(/^unowned: an account named "ada.lovelace" exists that idflow does not own/)]);
+    const theirs = verification(planAccount(input({ actual: actual({ externalId: 'ext-2' }) })));
+    expect(theirs).toMatchObject({ verified: false, findings: [expect.stringMatching(/^conflict: account "ada.lovelace" belongs to another identity/)] });
+  });
+
+  test('actions left: not verified', () => {
+    expect(verification(planAccount(input({ actual: actual({ enabled: false }) }))).verified).toBe(false);
   });
 });
 

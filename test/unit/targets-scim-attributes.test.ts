@@ -13,8 +13,9 @@ describe('SCIM attribute paths', () => {
   test.each([
     ['displayName', { kind: 'simple', attr: 'displayName' }],
     ['name.givenName', { kind: 'name', sub: 'givenName' }],
-    ['emails[type eq "work"].value', { kind: 'multi', attr: 'emails', type: 'work', sub: 'value' }],
-    ['addresses[type eq "home"].postalCode', { kind: 'multi', attr: 'addresses', type: 'home', sub: 'postalCode' }],
+    ['emails[type eq "work"].value', { kind: 'multi', attr: 'emails', entry: { type: 'work' }, sub: 'value' }],
+    ['emails[primary eq true].value', { kind: 'multi', attr: 'emails', entry: { primary: true }, sub: 'value' }],
+    ['addresses[type eq "home"].postalCode', { kind: 'multi', attr: 'addresses', entry: { type: 'home' }, sub: 'postalCode' }],
     [`${ENT}:department`, { kind: 'enterprise', attr: 'department' }],
   ])('%s parses and formats back to itself', (path, parsed) => {
     expect(parseScimPath(path)).toEqual(parsed);
@@ -30,9 +31,26 @@ describe('SCIM attribute paths', () => {
     ]);
   });
 
-  test.each(['userName', 'externalId', 'active', 'name', 'emails', 'emails.value', 'emails[primary eq true].value', 'addresses[type eq "work"].value', `${ENT}:manager`, 'urn:example:custom:thing', 'password'])('%s is not supported', (path) => {
+  test.each(['userName', 'externalId', 'active', 'name', 'emails', 'emails.value', 'emails[primary eq false].value', 'addresses[type eq "work"].value', `${ENT}:manager`, 'urn:example:custom:thing', 'password'])('%s is not supported', (path) => {
     expect(parseScimPath(path)).toBeNull();
     expect(checkScimAttributePaths([path])).toHaveLength(1);
+  });
+});
+
+describe('the primary entry of a multi-valued attribute', () => {
+  const PRIMARY = 'emails[primary eq true].value';
+  test('is written as an entry marked primary, and read back from whichever entry is primary, typed or not', () => {
+    expect(toScimUser('ada', 'm', true, { [PRIMARY]: 'ada@example.com' }).emails).toEqual([{ primary: true, value: 'ada@example.com' }]);
+    const read = fromScimUser({ emails: [{ type: 'home', value: 'a@home.example' }, { type: 'work', primary: true, value: 'ada@example.com' }] });
+    expect(read[PRIMARY]).toBe('ada@example.com');
+    expect(read['emails[type eq "work"].value']).toBe('ada@example.com');
+  });
+
+  test('is changed in place with its value filter, added when missing, and removed as an entry', () => {
+    const has = { emails: [{ primary: true, value: 'old@example.com' }] };
+    expect(scimPatchOperations(has, [{ attribute: PRIMARY, from: 'old@example.com', to: 'new@example.com' }])).toEqual([{ op: 'replace', path: PRIMARY, value: 'new@example.com' }]);
+    expect(scimPatchOperations({ emails: [{ type: 'home', value: 'h@example.com' }] }, [{ attribute: PRIMARY, from: null, to: 'p@example.com' }])).toEqual([{ op: 'add', path: 'emails', value: [{ primary: true, value: 'p@example.com' }] }]);
+    expect(scimPatchOperations(has, [{ attribute: PRIMARY, from: 'old@example.com', to: null }])).toEqual([{ op: 'remove', path: 'emails[primary eq true]' }]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
@@ -274,6 +275,26 @@ describe('one empty answer is not a leaver', () => {
       expect((await outcomeOf(handle, 'C1')).outcome).toBe('provisioned');
       expect(world.accounts.get('iam')!.get('S1')).toBe(false);
       expect((await handle.query(statusQuery)).retentionUntil).toBeDefined();
+      await handle.terminate('test over');
+    });
+  });
+});
+
+describe('failures say what failed', () => {
+  test("a managed group the target refuses to create: the outcome names the target's own error, not the wrapper's \"Activity task failed\"", async () => {
+    const { activities } = fakeWorld();
+    const identity = { id: 'S1', employeeId: 'E1', login: 'e1@contoso.example', enabled: true, attributes: {}, groups: [] };
+    activities.fetchIdentity = async () => identity;
+    activities.transformIdentity = async () => ({ configVersion: 'test', decisions: [{ target: 'scim', userName: 'e1', sourceId: 'S1', desired: null }] as never });
+    activities.provisionAccount = async (input) => ({ target: input.target, plan: { actions: [], findings: [] }, applied: [], groupsToCreate: [{ group: 'app-engineering', workflowId: `managed-group-test-${seq}-${Date.now()}` }] });
+    activities.ensureGroup = async () => {
+      throw ApplicationFailure.nonRetryable('SCIM POST /Groups app-engineering: 400 invalidValue: displayName is longer than 64 characters', 'SCIM.400');
+    };
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'joiner', employeeId: 'E1', eventId: 'J1' } as IdentityEvent]);
+      const outcome = await outcomeOf(handle, 'J1');
+      expect(outcome.outcome).toBe('failed');
+      expect(outcome.targets[0]!.error).toContain('displayName is longer than 64 characters');
       await handle.terminate('test over');
     });
   });

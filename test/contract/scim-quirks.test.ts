@@ -1,0 +1,171 @@
+import { ScimConnector } from '../../targets/scim/connector';
+import type { CreateAccountInput } from '../../targets/connector';
+import { failure, type Proxy, type ProxyRequest, randomId, scimAll, scimBase, scimCleanup, scimTargetConfig, scimToken, startProxy } from './support';
+
+/**
+ * SCIM servers that break the RFC, as a quirk layer in front of scim2-server: one that drops
+ * externalId, one that ignores filters, one whose members filter fails, one that pages past the end,
+ * one without filtering. idflow must refuse clearly or cope, and never act on the wrong record.
+ */
+
+const prefix = `sq${randomId(3)}-`;
+const instance = `scim-${randomId(3)}`;
+const TOKEN_ENV = 'IDFLOW_SCIM_QUIRKS_TOKEN';
+const GROUPS = { Engineering: `${prefix}eng`, Finance: `${prefix}fin` };
+const u = (name: string) => `${prefix}${name}`;
+const account = (name: string): CreateAccountInput => ({ userName: u(name), externalId: `src-${name}`, employeeId: `E-${name}`, enabled: true, attributes: {} });
+
+interface Quirks {
+  /** Stores users without externalId (drops it from creates and patches). */
+  dropExternalId?: boolean;
+  /** Answers every list as if no filter had been sent. */
+  ignoreFilter?: boolean;
+  /** 400 on any `members[...]` filter, as a server does once a group is empty. */
+  memberFilter400?: boolean;
+  /** Ignores startIndex (always the first page) and claims 10,000 results. */
+  pastTheEnd?: boolean;
+  /** Declares `filter.supported: false` in /ServiceProviderConfig. */
+  noFiltering?: boolean;
+}
+
+const scimError = (status: number, scimType: string, detail: string) => ({
+  status,
+  headers: { 'content-type': 'application/scim+json' },
+  body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: String(status), scimType, detail }),
+});
+
+function quirky(q: Quirks): Promise<Proxy> {
+  return startProxy(
+    scimBase(),
+    (req: ProxyRequest) => {
+      const url = new URL(req.url, 'http://quirks');
+      const filter = url.searchParams.get('filter') ?? '';
+      if (q.memberFilter400 && filter.includes('members[')) return scimError(400, 'invalidFilter', 'filtering on members is not supported when a group has no members');
+      if (q.ignoreFilter) url.searchParams.delete('filter');
+      if (q.pastTheEnd && req.method === 'GET') url.searchParams.delete('startIndex');
+      if (q.dropExternalId && req.body && ['POST', 'PUT', 'PATCH'].includes(req.method)) {
+        const body = JSON.parse(req.body) as Record<string, unknown> & { Operations?: { path?: string }[] };
+        delete body.externalId;
+        if (body.Operations) body.Operations = body.Operations.filter((op) => op.path !== 'externalId');
+        req.body = JSON.stringify(body);
+      }
+      req.url = `${url.pathname}${url.search}`;
+      return undefined;
+    },
+    (req, status, body) => {
+      if (status !== 200) return body;
+      const json = JSON.parse(body) as Record<string, unknown>;
+      if (q.noFiltering && req.url.includes('/ServiceProviderConfig')) (json.filter as { supported: boolean }).supported = false;
+      if (q.pastTheEnd && Array.isArray(json.Resources)) json.totalResults = 10_000;
+      return JSON.stringify(json);
+    },
+  );
+}
+
+function connect(baseUrl = scimBase()): ScimConnector {
+  return new ScimConnector('app', scimTargetConfig(baseUrl, TOKEN_ENV, GROUPS), instance, { env: { [TOKEN_ENV]: scimToken() } });
+}
+
+const usersNamed = async (userName: string) => scimAll('Users', `&filter=${encodeURIComponent(`userName eq "${userName}"`)}`);
+const filters = (p: Proxy) => p.requests.map((r) => new URL(r.url, 'http://x').searchParams.get('filter')).filter((f): f is string => f !== null);
+
+/** Ada in Engineering, Ben in Finance, through a well-behaved server. */
+async function arrange(): Promise<void> {
+  const direct = connect();
+  await direct.createAccount(account('ada'));
+  await direct.createAccount(account('ben'));
+  await direct.createGroup(GROUPS.Engineering);
+  await direct.createGroup(GROUPS.Finance);
+  await direct.addMember(u('ada'), GROUPS.Engineering);
+  await direct.addMember(u('ben'), GROUPS.Finance);
+}
+
+beforeEach(() => scimCleanup(prefix));
+afterAll(() => scimCleanup(prefix));
+
+test('a server that drops externalId: the create is refused as Target.config, non-retryable, and the user it made is deleted again', async () => {
+  const proxy = await quirky({ dropExternalId: true });
+  try {
+    const f = await failure(connect(proxy.url).createAccount(account('nomarker')));
+    expect([f.type, f.nonRetryable]).toEqual(['Target.config', true]);
+    expect(f.message).toMatch(/does not store externalId.*cannot mark ownership.*deleted again/);
+    expect(await usersNamed(u('nomarker'))).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a server that ignores filters: a look-up takes only an exact match, never the first item, and a user is in only the groups that hold them', async () => {
+  await arrange();
+  const proxy = await quirky({ ignoreFilter: true });
+  try {
+    const connector = connect(proxy.url);
+    expect(await connector.findAccount(u('zoe'))).toBeNull();
+    const ada = await connector.findAccount(u('ada'));
+    expect(ada).toMatchObject({ userName: u('ada'), externalId: 'src-ada', groups: [GROUPS.Engineering] });
+    // A group that does not exist is not "the first group": Ada joins nothing else.
+    await failure(connector.addMember(u('ada'), `${prefix}nosuch`));
+    expect((await connect().findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
+    expect(await connector.findAccountByExternalId('src-nobody')).toBeNull();
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a server declaring filter.supported false: lists are read whole and matched here, and no filter is sent', async () => {
+  await arrange();
+  const proxy = await quirky({ noFiltering: true });
+  try {
+    const connector = connect(proxy.url);
+    expect(await connector.findAccount(u('ben'))).toMatchObject({ externalId: 'src-ben', groups: [GROUPS.Finance] });
+    expect(await connector.findAccount(u('zoe'))).toBeNull();
+    expect(filters(proxy)).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a members filter answered 400 (as a server does once any group is empty): memberships are read from the groups instead', async () => {
+  await arrange();
+  const proxy = await quirky({ memberFilter400: true });
+  try {
+    const connector = connect(proxy.url);
+    expect((await connector.findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
+    expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
+    // The filter is asked about once, then not again.
+    expect(filters(proxy).filter((f) => f.startsWith('members[')).length).toBe(1);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a user's groups come from the User's own groups attribute where the server fills it (RFC 7643 §4.1.2), with no members query", async () => {
+  await arrange();
+  const proxy = await startProxy(scimBase(), () => undefined, (req, status, body) => {
+    if (status !== 200 || req.method !== 'GET' || !req.url.includes('/Users')) return body;
+    const json = JSON.parse(body) as { Resources?: Record<string, unknown>[] } & Record<string, unknown>;
+    for (const r of json.Resources ?? [json]) if (r.userName === u('ada')) r.groups = [{ value: 'g-1', display: GROUPS.Engineering, type: 'direct' }];
+    return JSON.stringify(json);
+  });
+  try {
+    expect((await connect(proxy.url).findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
+    expect(filters(proxy).filter((f) => f.startsWith('members['))).toEqual([]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a server that pages past the end (ignores startIndex, claims 10,000 results): items are taken once each, and the listing stops when a page brings nothing new', async () => {
+  await arrange();
+  const proxy = await quirky({ pastTheEnd: true });
+  try {
+    const connector = connect(proxy.url);
+    const state = await connector.readState();
+    const mine = state.accounts.filter((a) => a.userName.startsWith(prefix)).map((a) => a.userName);
+    expect(mine).toEqual([u('ada'), u('ben')]);
+    expect(new Set(state.accounts.map((a) => a.id)).size).toBe(state.accounts.length);
+    expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/Users')).length).toBeLessThanOrEqual(2);
+  } finally {
+    await proxy.close();
+  }
+});
