@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { signalIdentity } from '../client/identity';
 import type { IdentityEvent } from '../domain/events';
 import { desiredAccount } from '../domain/mapping';
@@ -175,7 +176,11 @@ export function identityActivities(runtime: Runtime) {
       if (groupsToCreate.length > 0) return { target: input.target, plan, applied, groupsToCreate };
       const c = connector(input.target);
       const withheld = input.withholdRevocations ? plan.actions.filter(revokesAccess) : [];
-      for (const action of plan.actions) if (!withheld.includes(action)) applied.push(await applyAction(c, action));
+      try {
+        for (const action of plan.actions) if (!withheld.includes(action)) applied.push(await applyAction(c, action));
+      } catch (err) {
+        throw afterWrites(err, applied);
+      }
       return { target: input.target, plan, applied, ...(withheld.length ? { withheld } : {}) };
     },
 
@@ -191,6 +196,29 @@ export function identityActivities(runtime: Runtime) {
       return { target: input.target, verified, differences: plan.actions, ...(findings.length ? { findings } : {}) };
     },
   };
+}
+
+/** What a failed provisioning carries, last in its failure's details, when it had written before failing. */
+export interface WritesBeforeFailure {
+  writesBeforeFailure: AppliedAction[];
+}
+
+/**
+ * A failure after some writes went through: the same failure (type, retryability, delay), saying
+ * which writes it came after, so the outcome does not report "0 changes" for a target that changed.
+ */
+export function afterWrites(err: unknown, applied: AppliedAction[]): unknown {
+  if (applied.length === 0) return err;
+  const f = err instanceof ApplicationFailure ? err : null;
+  const message = err instanceof Error ? err.message : String(err);
+  const writes: WritesBeforeFailure = { writesBeforeFailure: applied };
+  return ApplicationFailure.create({
+    type: f?.type ?? (err instanceof Error ? err.name : 'Error'),
+    message: `${message} (after ${applied.length} write${applied.length === 1 ? '' : 's'}: ${applied.map((a) => `${a.op} ${a.userName}${a.group ? ` ${a.group}` : ''}`).join(', ')})`,
+    nonRetryable: f?.nonRetryable ?? false,
+    details: [...(f?.details ?? []), writes],
+    ...(f?.nextRetryDelay != null ? { nextRetryDelay: f.nextRetryDelay } : {}),
+  });
 }
 
 /**

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { awaitEventOutcome, signalIdentity } from '../client/identity';
 import { EVENT_TYPES, type HrEvent, InvalidEventError, parseHrEvent } from '../domain/events';
@@ -101,8 +103,11 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
     for (const { event, workflowId } of sent) {
       const outcome = await awaitEventOutcome(client.workflow.getHandle(workflowId), event.eventId!, deadline);
       if (!outcome) {
-        const waiting = await client.workflow.getHandle(workflowId).query(statusQuery).then((st) => st.waiting, () => null);
+        const handle = client.workflow.getHandle(workflowId);
+        const waiting = await handle.query(statusQuery).then((st) => st.waiting, () => null);
         if (waiting?.includes('mass-revocation guard')) throw new CliError(`event ${event.eventId} is ${waiting}`, 6);
+        const busy = await activitiesUnderWay(handle, client);
+        if (busy) throw new CliError(`event ${event.eventId} is not decided yet: ${busy}; the worker keeps at it (idflow status ${event.employeeId})`, 4);
         throw new CliError(`event ${event.eventId} was not processed in time; is a worker running on the task queue?`, 4);
       }
       outcomes.push(outcome);
@@ -117,6 +122,28 @@ export async function sendEvents(events: HrEvent[], opts: { wait?: boolean; time
   } finally {
     await close();
   }
+}
+
+/**
+ * What the person's workflow is doing, when a worker is doing something: activities retrying (with
+ * the last failure: a target answering 500 is not a missing worker) or running. Null when none is.
+ */
+async function activitiesUnderWay(handle: WorkflowHandle, client?: Client): Promise<string | null> {
+  const described = await handle.describe().catch(() => null);
+  if (!described) return null;
+  const pending = [...(described.raw.pendingActivities ?? [])];
+  // A group the person needs is created by its own workflow: what that one is retrying counts too.
+  for (const child of described.raw.pendingChildren ?? []) {
+    if (!client || !child.workflowId) continue;
+    const d = await client.workflow.getHandle(child.workflowId, child.runId ?? undefined).describe().catch(() => null);
+    pending.push(...(d?.raw.pendingActivities ?? []));
+  }
+  const retrying = pending.filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
+  if (retrying.length > 0) {
+    return `the worker is retrying ${retrying.map((a) => `${a.activityType?.name ?? 'an activity'} (attempt ${a.attempt ?? '?'}${a.lastFailure?.message ? `, last failure: ${a.lastFailure.message.slice(0, 300)}` : ''})`).join('; ')}`;
+  }
+  const running = pending.filter((a) => a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED);
+  return running.length > 0 ? `${running.map((a) => a.activityType?.name ?? 'an activity').join(', ')} still running` : null;
 }
 
 function printOutcome(event: HrEvent, outcome: EventOutcome): void {

@@ -521,7 +521,7 @@ async function runEvent(ctx: EventContext, eventId: string, type: EventOutcome['
         if (result.withheld?.length) return { input, result, withheld: result.withheld };
         return { outcome: await verifiedOutcome(input, result) };
       } catch (err) {
-        return { outcome: { target: decision.target, actions: 0, findings: [], verified: false, error: errorMessage(err) } };
+        return { outcome: { target: decision.target, actions: writesBeforeFailure(err), findings: [], verified: false, error: errorMessage(err) } };
       }
     }));
     const withheld = provisioned.filter((p): p is Withheld => 'withheld' in p);
@@ -599,6 +599,13 @@ async function verifyUntilConsistent(input: Parameters<typeof verifyAccount>[0])
     result = await verifyAccount(input);
   }
   return result;
+}
+
+/** How many writes a failed provisioning made before it failed (activities/identity.ts afterWrites); 0 if it says none. */
+function writesBeforeFailure(err: unknown): number {
+  const details = ((err as { cause?: { details?: unknown[] } }).cause?.details ?? []) as { writesBeforeFailure?: unknown[] }[];
+  const last = details[details.length - 1];
+  return Array.isArray(last?.writesBeforeFailure) ? last.writesBeforeFailure.length : 0;
 }
 
 /**

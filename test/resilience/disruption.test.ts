@@ -342,6 +342,11 @@ describe('throttling and errors', () => {
     expect(worker.scim.isDown).toBe(true);
     const during = actualAccounts(await faults.snapshot()).accounts;
     expect(Object.keys(want.app).filter((name) => name in during.app)).toEqual([]);
+    // Asked meanwhile (the same events again: idempotent), `--wait` says what the worker is doing, and never blames a missing worker.
+    const asked = await sendEvents(faults, 'faults', people.map((employeeId, i) => ({ type: 'joiner', employeeId, eventId: `scim-down-${SEED}-${i}` })), 2);
+    expect(asked.status).toBe(4);
+    expect(asked.stderr).toMatch(/is not decided yet: the worker is retrying (provisionAccount|ensureGroup) \(attempt \d+, last failure: /);
+    expect(asked.stderr).not.toMatch(/is a worker running/);
     await new Promise((r) => setTimeout(r, Math.max(0, downMs - (Date.now() - downAt))));
     await worker.scim.up();
 

@@ -300,6 +300,24 @@ describe('failures say what failed', () => {
   });
 });
 
+describe('a failure after writes', () => {
+  test('an outcome counts the writes a failed provisioning made before it failed, instead of "0 changes"', async () => {
+    const { activities } = fakeWorld();
+    activities.fetchIdentity = async () => ({ id: 'S1', employeeId: 'E1', login: 'e1@contoso.example', enabled: true, attributes: {}, groups: [] });
+    activities.transformIdentity = async () => ({ configVersion: 'test', decisions: [{ target: 'scim', userName: 'e1', sourceId: 'S1', desired: null }] as never });
+    activities.provisionAccount = async () => {
+      throw ApplicationFailure.create({ type: 'SCIM.400', nonRetryable: true, message: 'SCIM PATCH /Groups/g1: 400 (after 2 writes: create e1, addMember e1 eng)', details: [{ writesBeforeFailure: [{ op: 'create', userName: 'e1' }, { op: 'addMember', userName: 'e1', group: 'eng' }] }] });
+    };
+    await withWorker(activities, async (start) => {
+      const handle = await start([{ type: 'joiner', employeeId: 'E1', eventId: 'J1' } as IdentityEvent]);
+      const outcome = await outcomeOf(handle, 'J1');
+      expect(outcome.outcome).toBe('failed');
+      expect(outcome.targets[0]).toMatchObject({ target: 'scim', actions: 2, verified: false, error: expect.stringContaining('after 2 writes') });
+      await handle.terminate('test over');
+    });
+  });
+});
+
 describe('a leaver is remembered', () => {
   test('after the purge, a person Entra ID still lists is not re-created until Entra ID agrees or HR rehires', async () => {
     const { world, activities } = fakeWorld();
