@@ -41,6 +41,14 @@ const GroupMappingSchema = z.strictObject({
 
 export const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
 
+/** Milliseconds of a duration DurationSchema accepted. */
+export function durationMs(d: string): number {
+  const [, n, unit] = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(d.trim())!;
+  const u = unit!.toLowerCase();
+  const per = u === 'ms' || u.startsWith('milli') ? 1 : u.startsWith('s') ? 1000 : u.startsWith('m') ? 60_000 : u.startsWith('h') ? 3_600_000 : u.startsWith('d') ? 86_400_000 : 604_800_000;
+  return Number(n) * per;
+}
+
 const DeletionGuardSchema = z.strictObject({
   /** Hold deletes and disables when one run would make more than this many. */
   maxCount: z.number().int().nonnegative().optional(),
@@ -105,7 +113,7 @@ export const LifecycleSchema = z.strictObject({
    * How long a person the source has just reported changed is asked for again when its reads do not
    * find them yet (replication lag) before the miss counts; default 1 minute.
    */
-  sourceLagWait: DurationSchema.optional(),
+  sourceLagWait: DurationSchema.refine((d) => durationMs(d) <= 15 * 60_000, 'at most 15 minutes: each round is history, and replication lag is seconds').optional(),
 });
 
 const ScheduleSchema = z

@@ -14,7 +14,7 @@ export default async function globalSetup(): Promise<void> {
   if (process.env.IDFLOW_TEST_TRACE_TIMERS) traceTimers();
   const stateDir = mkdtempSync(join(tmpdir(), 'idflow-test-'));
   const started = Date.now();
-  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 60, workerEnv: { IDFLOW_LEAVER_RETENTION: '8 seconds', IDFLOW_WAIT_FOR_SOURCE_USER: '4 seconds', IDFLOW_LEAVER_SOURCE_CHECK: '3 seconds' }, log: (l) => process.stderr.write(`${l}\n`) });
+  const stack = await startStack({ stateDir, ports: { temporal: 0, temporalUi: 0, graph: 0, iam: 0, scim: 0 }, ui: false, worker: true, users: 60, workerEnv: { IDFLOW_LEAVER_RETENTION: '8 seconds', IDFLOW_WAIT_FOR_SOURCE_USER: '4 seconds', IDFLOW_LEAVER_SOURCE_CHECK: '3 seconds', IDFLOW_SOURCE_LAG_WAIT: '10 seconds' }, log: (l) => process.stderr.write(`${l}\n`) });
   const stackFile = join(stateDir, 'stack.json');
   writeStackFile(stack.info, stackFile);
   process.env[TEST_STACK_ENV] = stackFile;

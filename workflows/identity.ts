@@ -594,7 +594,8 @@ async function fetchWithPatience(ctx: EventContext): Promise<SourceIdentity> {
 /** IAM is eventually consistent: a read right after a write may lag, so verify a few times. */
 async function verifyUntilConsistent(input: Parameters<typeof verifyAccount>[0]): Promise<VerifyResult> {
   let result = await verifyAccount(input);
-  for (let attempt = 1; !result.verified && attempt < VERIFY_ATTEMPTS; attempt++) {
+  // An account that is not idflow's, or another person's, does not become so by waiting.
+  for (let attempt = 1; !result.verified && !result.findings?.length && attempt < VERIFY_ATTEMPTS; attempt++) {
     await sleep(attempt * 1000);
     result = await verifyAccount(input);
   }
@@ -613,9 +614,12 @@ function writesBeforeFailure(err: unknown): number {
  * target said, and the wrappers say only "Activity task failed" or "Child Workflow execution failed".
  */
 function errorMessage(err: unknown): string {
-  let message: string | undefined;
+  const messages: string[] = [];
   for (let e = err as { cause?: unknown; message?: string } | undefined, depth = 0; e && typeof e === 'object' && depth < 10; e = e.cause as typeof e, depth++) {
-    if (e.message) message = e.message;
+    if (e.message && !WRAPPERS.test(e.message) && !messages.includes(e.message)) messages.push(e.message);
   }
-  return message ?? String(err);
+  return messages.length > 0 ? messages.join(': ') : ((err as { message?: string })?.message ?? String(err));
 }
+
+/** What Temporal's wrappers say, which names no cause. */
+const WRAPPERS = /^(Activity task failed|Activity task timed out|Child Workflow execution failed|Child Workflow execution timed out)$/;

@@ -16,6 +16,7 @@ import { mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SourceGroupRef, SourceIdentity } from '../../domain/types';
+import { readPerson, type RecordedPerson } from '../../domain/person';
 import { addMembers, type GraphSource, sortGroups, toIdentity } from './source';
 
 /** Where a listing goes on: the next page to read. */
@@ -190,7 +191,8 @@ async function restore(dir: string, raw: unknown, fingerprint: string): Promise<
   const identities: SourceIdentity[] = [];
   for (const r of records) {
     if (r.t === 'm') addMembers(index, cp.groups[r.g]!, r.ids);
-    else identities.push(...r.items);
+    // A log written before the person's fields were source-neutral holds Entra's names: read either.
+    else identities.push(...r.items.map((p) => readPerson(p as RecordedPerson)));
   }
   if (identities.length !== cp.identities) throw new Error(`the page log holds ${identities.length} identities, the checkpoint says ${cp.identities}`);
   // Continue in a new log: an older attempt that is still running keeps writing to its own.

@@ -181,23 +181,21 @@ export class GraphSource {
     const changes = new Map<string, SourceChange>();
     let pages = 0;
     const userSelect = [...new Set([...select, 'employeeId'])].join(',');
-    // Graph promises no order in a round and may replay entries: an older entry can follow a removal.
-    // A removal therefore wins; a plain entry after it counts only once Graph confirms the user is back.
-    const afterRemoval = new Set<string>();
+    // Graph promises no order in a round and may replay entries. A permanent deletion is final. A soft
+    // delete seen beside a plain entry, in either order, is not decided here: it is reported as a change,
+    // and the person's workflow asks the source (through its replication lag) and revokes only if they
+    // are gone.
+    const plain = new Set<string>();
+    const softRemoved = new Set<string>();
     const users = await this.deltaRound<User & { '@removed'?: { reason: string } }>(links?.users ?? `/users/delta?$select=${userSelect}&$deltatoken=latest`, 'users delta', (u) => {
       const seen = changes.get(u.id!);
       const reason = u['@removed']?.reason;
-      const removed = reason === undefined ? undefined : reason === 'deleted' || seen?.removed === 'deleted' ? 'deleted' : 'changed';
-      if (removed) afterRemoval.delete(u.id!);
-      else if (seen?.removed) afterRemoval.add(u.id!);
-      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? seen?.employeeId, removed: removed ?? seen?.removed });
+      if (reason === undefined) plain.add(u.id!);
+      else if (reason !== 'deleted') softRemoved.add(u.id!);
+      const removed = reason === 'deleted' || seen?.removed === 'deleted' ? 'deleted' : softRemoved.has(u.id!) && !plain.has(u.id!) ? 'changed' : undefined;
+      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? seen?.employeeId, removed });
     });
     pages += users.pages;
-    for (const id of afterRemoval) {
-      const change = changes.get(id)!;
-      // Permanently deleted is final; a soft delete followed by a plain entry is a restore only if the user is there.
-      if (change.removed === 'changed' && (await this.isLive(id))) changes.set(id, { ...change, removed: undefined });
-    }
     // members@delta of one group may be split over several entries and pages: collect them all.
     const memberIds = new Set<string>();
     const groups = await this.deltaRound<Group & { 'members@delta'?: { '@odata.type'?: string; id: string }[] }>(links?.groups ?? '/groups/delta?$select=displayName,members&$deltatoken=latest', 'groups delta', (g) => {
@@ -228,17 +226,6 @@ export class GraphSource {
   /** One cheap authenticated read: proves the credentials, the permissions and the network path. */
   async ping(): Promise<void> {
     await this.get<Page<User>>('/users', 'health check', { select: ['id'], top: 1 });
-  }
-
-  /** Whether Graph has this user (a soft-deleted one is in the recycle bin, not here). */
-  private async isLive(userId: string): Promise<boolean> {
-    try {
-      await this.get<User>(`/users/${encodeURIComponent(userId)}`, `user ${userId}`, { select: ['id'] });
-      return true;
-    } catch (err) {
-      if ((err as { type?: string }).type === 'Graph.notFound') return false;
-      throw err;
-    }
   }
 
   /** The employee id of a user who is still in Entra ID, or null. */

@@ -89,7 +89,7 @@ export class ScimConnector implements TargetConnector {
   private readonly timeoutMs: number;
   private provider: Promise<ServiceProvider> | null = null;
   private markerCheck: Promise<void> | null = null;
-  private memberFilterHonoured: Promise<boolean> | null = null;
+  private memberFilterHonoured: Promise<boolean | null> | null = null;
 
   constructor(
     readonly name: string,
@@ -186,7 +186,7 @@ export class ScimConnector implements TargetConnector {
     if (!existing) {
       await this.requireWritableMarker();
       const reply = await this.request('POST', '/Users', { body: toScimUser(input.userName, externalId, input.enabled, input.attributes), accept: [409] });
-      if (reply.status !== 409) return this.toActual(await this.requireMarkerKept(reply.body as ScimResource, externalId, input.userName), []);
+      if (reply.status !== 409) return this.toActual(await this.requireMarkerKept(reply, externalId, input.userName), []);
       existing = (await this.findUser(input.userName)) ?? (await this.findUserBy('externalId', externalId));
       if (!existing) throw scimFailure(409, reply.body, `POST /Users ${input.userName}`);
     }
@@ -211,31 +211,42 @@ export class ScimConnector implements TargetConnector {
 
   /**
    * A created user without idflow's marker would never be recognised as idflow's again: leavers would
-   * keep access and every reconcile would create it anew. The answer or a read-back must carry it;
-   * otherwise the user just created is deleted again and the target refused.
+   * keep access and every reconcile would create it anew. The answer or a read-back must carry it.
+   * Otherwise the target is refused; the user is deleted again only when it is surely the one just
+   * made: a 201 with an id, this userName, and no externalId of anyone's. A server that answers a
+   * create with an existing record (someone else's) gets that record left alone.
    */
-  private async requireMarkerKept(created: ScimResource, externalId: string, userName: string): Promise<ScimResource> {
+  private async requireMarkerKept(reply: Reply, externalId: string, userName: string): Promise<ScimResource> {
+    const created = (reply.body && typeof reply.body === 'object' ? reply.body : {}) as ScimResource;
     if (prop(created, 'externalId') === externalId) return created;
-    const reread = created.id ? await this.readUser(created.id) : null;
+    const reread = typeof created.id === 'string' && created.id !== '' ? await this.readUser(created.id) : null;
     if (reread && prop(reread, 'externalId') === externalId) return reread;
-    if (created.id) await this.request('DELETE', `/Users/${enc(created.id)}`, { accept: [404] });
-    throw this.markerDropped(userName, 'deleted');
+    const record = reread ?? created;
+    const marker = [prop(created, 'externalId'), prop(reread, 'externalId')].find((v) => v !== undefined && v !== null && v !== '');
+    if (marker !== undefined) {
+      throw ApplicationFailure.nonRetryable(`SCIM POST /Users ${userName} was answered with a record carrying another externalId (${String(marker).slice(0, 80)}): it is not idflow's, and was left untouched`, TARGET_FAILURE.notOwned);
+    }
+    const justMade = reply.status === 201 && reread !== null && String(prop(record, 'userName') ?? '').toLowerCase() === userName.toLowerCase();
+    if (justMade) await this.request('DELETE', `/Users/${enc(reread.id!)}`, { accept: [404] });
+    throw this.markerDropped(userName, justMade ? 'deleted' : 'kept');
   }
 
   private markerDropped(userName: string, what: 'deleted' | 'kept'): ApplicationFailure {
     return ApplicationFailure.nonRetryable(
-      `SCIM target ${this.name}: the server does not store externalId (user ${userName} came back without it); idflow cannot mark ownership${what === 'deleted' ? ', so the user it had just created was deleted again' : ''}. idflow needs a SCIM app that keeps externalId (RFC 7643 §3.1); see docs/targets.md "SCIM compatibility"`,
+      `SCIM target ${this.name}: the server does not store externalId (user ${userName} came back without it); idflow cannot mark ownership${what === 'deleted' ? ', so the user it had just created was deleted again' : ', and nothing was deleted'}. idflow needs a SCIM app that keeps externalId (RFC 7643 §3.1); see docs/targets.md "SCIM compatibility"`,
       TARGET_FAILURE.config,
     );
   }
 
   /** Where the server publishes its User schema (RFC 7643 §7), an externalId that is not read-write is refused before any write. */
   private requireWritableMarker(): Promise<void> {
-    this.markerCheck ??= this.request('GET', `/Schemas/${SCIM_CORE_USER}`, { accept: [400, 401, 403, 404, 405, 500, 501] }).then((reply) => {
+    // A server without /Schemas (404, 405, 501, or a 400 for the path) just offers no answer; anything else is asked again later.
+    this.markerCheck ??= this.request('GET', `/Schemas/${SCIM_CORE_USER}`, { accept: [400, 404, 405, 501] }).then((reply) => {
       const attrs = reply.status === 200 ? prop(reply.body, 'attributes') : undefined;
       const ext = Array.isArray(attrs) ? (attrs as ScimResource[]).find((a) => String(prop(a, 'name')).toLowerCase() === 'externalid') : undefined;
       const mutability = ext ? prop(ext, 'mutability') : undefined;
-      if (mutability !== undefined && mutability !== 'readWrite') {
+      // immutable may still be set on create (RFC 7643 §7); readOnly and writeOnly cannot carry a marker.
+      if (mutability === 'readOnly' || mutability === 'writeOnly') {
         throw ApplicationFailure.nonRetryable(`SCIM target ${this.name}: the server's User schema makes externalId ${String(mutability)}, but idflow marks its accounts there and needs it readWrite; see docs/targets.md "SCIM compatibility"`, TARGET_FAILURE.config);
       }
     });
@@ -499,7 +510,9 @@ export class ScimConnector implements TargetConnector {
   /** The server's answer for this displayName; of it, the exact matches, and idflow's of those, oldest first. */
   private async groupsNamed(name: string): Promise<{ items: ScimResource[]; named: ScimResource[]; owned: ScimResource[] }> {
     const { items } = await this.list('Groups', { filter: `displayName eq ${JSON.stringify(name)}`, excludedAttributes: 'members' });
-    const named = items.filter((g) => prop(g, 'displayName') === name);
+    // displayName is caseExact false (RFC 7643 §4.2): the exact spelling first, else one differing only by case.
+    const exact = items.filter((g) => prop(g, 'displayName') === name);
+    const named = exact.length > 0 ? exact : items.filter((g) => String(prop(g, 'displayName') ?? '').toLowerCase() === name.toLowerCase());
     return { items, named, owned: named.filter((g) => this.ownsGroup(g)).sort(oldestFirst) };
   }
 
@@ -536,22 +549,39 @@ export class ScimConnector implements TargetConnector {
   }
 
   /** Whether the server answers `members[value eq …]` truly: asked once, for an id no user has. */
-  private membershipFilterWorks(): Promise<boolean> {
-    this.memberFilterHonoured ??= this.list('Groups', { filter: memberFilter(`idflow-probe-${randomUUID()}`), attributes: 'displayName' }).then(
-      ({ items }) => items.length === 0,
-      (err: unknown) => {
-        if (err instanceof ApplicationFailure && err.type === 'SCIM.400') return false;
-        this.memberFilterHonoured = null;
-        throw err;
-      },
-    );
-    return this.memberFilterHonoured;
+  private async membershipFilterWorks(): Promise<boolean> {
+    if (!(await this.serviceProvider()).filter) return false;
+    this.memberFilterHonoured ??= this.probeMemberFilter().catch((err: unknown) => {
+      this.memberFilterHonoured = null;
+      throw err;
+    });
+    const honoured = await this.memberFilterHonoured;
+    // No groups yet proves nothing (an ignored filter answers nothing too): asked again once there are some.
+    if (honoured === null) this.memberFilterHonoured = null;
+    return honoured === true;
+  }
+
+  /** True: the filter answered no group for an id no user has, while groups exist; null: no groups to tell by. */
+  private async probeMemberFilter(): Promise<boolean | null> {
+    const any = await this.request('GET', '/Groups', { query: { count: '1', attributes: 'displayName' } });
+    const page = (any.body ?? {}) as ListResponse;
+    if ((page.Resources ?? []).length === 0 && !(typeof page.totalResults === 'number' && page.totalResults > 0)) return null;
+    try {
+      const reply = await this.request('GET', '/Groups', { query: { filter: memberFilter(randomUUID()), attributes: 'displayName', count: '1' } });
+      return ((reply.body ?? {}) as ListResponse).Resources?.length === 0;
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === 'SCIM.400') return false;
+      throw err;
+    }
   }
 
   /** The names of a user's groups: from the User's own `groups` (RFC 7643 §4.1.2) where the server fills it, else asked. */
   private async groupNamesOf(user: ScimResource): Promise<string[]> {
     const listed = prop(user, 'groups');
-    if (Array.isArray(listed) && listed.every((g) => typeof prop(g, 'display') === 'string')) return listed.map((g) => String(prop(g, 'display')));
+    // Trusted only when it says something: an empty list may be a server that never fills it. Indirect
+    // entries (through a nested group) are not memberships idflow could add or remove.
+    const direct = Array.isArray(listed) ? listed.filter((g) => String(prop(g, 'type') ?? 'direct').toLowerCase() !== 'indirect') : [];
+    if (direct.length > 0 && direct.every((g) => typeof prop(g, 'display') === 'string')) return direct.map((g) => String(prop(g, 'display')));
     return (await this.groupsOf(user.id!)).map((g) => String(prop(g, 'displayName')));
   }
 
@@ -658,7 +688,11 @@ export class ScimConnector implements TargetConnector {
       const page = (reply.body ?? {}) as ListResponse;
       const got = page.Resources ?? [];
       const before = byId.size;
-      for (const r of got) if (r.id && !byId.has(r.id)) byId.set(r.id, r);
+      for (const r of got) {
+        // A resource without an id cannot be told apart from another: kept, under a key of its own.
+        const key = typeof r.id === 'string' && r.id !== '' ? r.id : `\u0000${startIndex}:${byId.size}`;
+        if (!byId.has(key)) byId.set(key, r);
+      }
       const total = typeof page.totalResults === 'number' ? page.totalResults : byId.size;
       // totalResults is a claim, not a bound: a page that brings nothing new ends the listing too.
       if (got.length === 0 || byId.size === before || startIndex - 1 + got.length >= total) break;

@@ -1,6 +1,6 @@
 import { ScimConnector } from '../../targets/scim/connector';
 import type { CreateAccountInput } from '../../targets/connector';
-import { failure, type Proxy, type ProxyRequest, randomId, scimAll, scimBase, scimCleanup, scimTargetConfig, scimToken, startProxy } from './support';
+import { failure, type Proxy, type ProxyRequest, randomId, scimAll, scimBase, scimCleanup, scimRaw, scimTargetConfig, scimToken, startProxy } from './support';
 
 /**
  * SCIM servers that break the RFC, as a quirk layer in front of scim2-server: one that drops
@@ -26,6 +26,10 @@ interface Quirks {
   pastTheEnd?: boolean;
   /** Declares `filter.supported: false` in /ServiceProviderConfig. */
   noFiltering?: boolean;
+  /** While it returns true, every group listing is empty (as on a fresh app). */
+  hideGroups?: () => boolean;
+  /** POST /Users answers with this existing record instead of creating one ("create or return existing"). */
+  answerCreateWith?: Record<string, unknown>;
 }
 
 const scimError = (status: number, scimType: string, detail: string) => ({
@@ -41,6 +45,8 @@ function quirky(q: Quirks): Promise<Proxy> {
       const url = new URL(req.url, 'http://quirks');
       const filter = url.searchParams.get('filter') ?? '';
       if (q.memberFilter400 && filter.includes('members[')) return scimError(400, 'invalidFilter', 'filtering on members is not supported when a group has no members');
+      if (q.hideGroups?.() && req.method === 'GET' && url.pathname.endsWith('/Groups')) return { status: 200, headers: { 'content-type': 'application/scim+json' }, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:ListResponse'], totalResults: 0, Resources: [] }) };
+      if (q.answerCreateWith && req.method === 'POST' && url.pathname.endsWith('/Users')) return { status: 201, headers: { 'content-type': 'application/scim+json' }, body: JSON.stringify(q.answerCreateWith) };
       if (q.ignoreFilter) url.searchParams.delete('filter');
       if (q.pastTheEnd && req.method === 'GET') url.searchParams.delete('startIndex');
       if (q.dropExternalId && req.body && ['POST', 'PUT', 'PATCH'].includes(req.method)) {
@@ -95,6 +101,23 @@ test('a server that drops externalId: the create is refused as Target.config, no
   }
 });
 
+test("a server that answers a create with someone else's existing record: that record is left alone, and the create refused as not idflow's", async () => {
+  const direct = connect();
+  await direct.createAccount(account('ada'));
+  const [ada] = await usersNamed(u('ada'));
+  const foreign = { ...ada!, externalId: 'hr-system-42' };
+  await scimRaw('PATCH', `/Users/${String(ada!.id)}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'hr-system-42' }] });
+  const proxy = await quirky({ answerCreateWith: foreign });
+  try {
+    const f = await failure(connect(proxy.url).createAccount({ ...account('ada2'), absentInRead: true }));
+    expect([f.type, f.nonRetryable]).toEqual(['Target.notOwned', true]);
+    expect(proxy.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+    expect(await usersNamed(u('ada'))).toEqual([expect.objectContaining({ id: ada!.id, externalId: 'hr-system-42' })]);
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('a server that ignores filters: a look-up takes only an exact match, never the first item, and a user is in only the groups that hold them', async () => {
   await arrange();
   const proxy = await quirky({ ignoreFilter: true });
@@ -103,10 +126,6 @@ test('a server that ignores filters: a look-up takes only an exact match, never 
     expect(await connector.findAccount(u('zoe'))).toBeNull();
     const ada = await connector.findAccount(u('ada'));
     expect(ada).toMatchObject({ userName: u('ada'), externalId: 'src-ada', groups: [GROUPS.Engineering] });
-    // A group that does not exist is not "the first group": Ada joins nothing else.
-    await failure(connector.addMember(u('ada'), `${prefix}nosuch`));
-    expect((await connect().findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
-    expect(await connector.findAccountByExternalId('src-nobody')).toBeNull();
   } finally {
     await proxy.close();
   }
@@ -139,17 +158,39 @@ test('a members filter answered 400 (as a server does once any group is empty): 
   }
 });
 
-test("a user's groups come from the User's own groups attribute where the server fills it (RFC 7643 §4.1.2), with no members query", async () => {
+test('an ignored members filter probed while the app has no groups yet is not taken as honoured: once groups exist, a user is still in only their own', async () => {
+  let hidden = true;
+  const proxy = await quirky({ ignoreFilter: true, hideGroups: () => hidden });
+  try {
+    const connector = connect(proxy.url);
+    await connect().createAccount(account('cal'));
+    expect((await connector.findAccount(u('cal')))!.groups).toEqual([]);
+    await arrange();
+    hidden = false;
+    expect((await connector.findAccount(u('cal')))!.groups).toEqual([]);
+    expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a user's groups come from the User's own groups attribute where the server fills it (RFC 7643 §4.1.2), direct entries only, with no members query; an empty one is not trusted", async () => {
   await arrange();
   const proxy = await startProxy(scimBase(), () => undefined, (req, status, body) => {
     if (status !== 200 || req.method !== 'GET' || !req.url.includes('/Users')) return body;
     const json = JSON.parse(body) as { Resources?: Record<string, unknown>[] } & Record<string, unknown>;
-    for (const r of json.Resources ?? [json]) if (r.userName === u('ada')) r.groups = [{ value: 'g-1', display: GROUPS.Engineering, type: 'direct' }];
+    for (const r of json.Resources ?? [json]) {
+      if (r.userName === u('ada')) r.groups = [{ value: 'g-1', display: GROUPS.Engineering, type: 'direct' }, { value: 'g-2', display: GROUPS.Finance, type: 'indirect' }];
+      if (r.userName === u('ben')) r.groups = [];
+    }
     return JSON.stringify(json);
   });
   try {
-    expect((await connect(proxy.url).findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
+    const connector = connect(proxy.url);
+    expect((await connector.findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
     expect(filters(proxy).filter((f) => f.startsWith('members['))).toEqual([]);
+    // Ben's empty list may be a server that never fills it: asked instead, and he is in Finance.
+    expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
   } finally {
     await proxy.close();
   }

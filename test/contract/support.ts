@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import { ApplicationFailure } from '@temporalio/common';
@@ -232,9 +233,11 @@ export async function startProxy(
         res.end(fake.body);
         return;
       }
-      const up = httpRequest(
+      // To an https app (your own, IDFLOW_SCIM_URL) over https: its token never crosses the network in clear.
+      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      const up = send(
         // `intercept` may have rewritten the request's url or body (a quirk layer): the length follows the body.
-        { host: target.hostname, port: target.port, method: info.method, path: info.url, headers: { ...req.headers, host: target.host, ...(info.body ? { 'content-length': String(Buffer.byteLength(info.body)) } : {}) } },
+        { host: target.hostname, port: target.port || (target.protocol === 'https:' ? 443 : 80), method: info.method, path: info.url, headers: { ...req.headers, host: target.host, ...(info.body ? { 'content-length': String(Buffer.byteLength(info.body)) } : {}) } },
         (upRes) => {
           const out: Buffer[] = [];
           upRes.on('data', (c: Buffer) => out.push(c));

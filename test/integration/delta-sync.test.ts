@@ -87,6 +87,16 @@ test("a new hire the delta reports before Graph's other reads have them (replica
   expect(await userGroups('lag.newhire')).toContain('idflow-engineering');
 });
 
+test('a deletion in a replayed, shuffled delta round (an older entry after the removal) still revokes: the workflow asks Entra ID and finds the person gone', async () => {
+  await run(reconcileWorkflow);
+  await run(deltaSyncWorkflow); // the cursor to now
+  await entra.call('POST', '/_admin/delta/quirks', { replay: true, shuffle: true, emptyPages: true });
+  await entra.call('DELETE', `/_admin/users/${await entra.userId('E1005')}`);
+  await run(deltaSyncWorkflow);
+  const gone = await eventually('E1005 disabled', () => tagsOf('E1005'), (t) => t['idflow:status'] === 'disabled', 60_000);
+  expect(await userGroups(gone.name!)).toEqual([]);
+});
+
 test.each([
   ['a reset (410 Gone)', '/_admin/delta/expire', undefined],
   ['a token past its 7 days (400 syncStateNotFound)', '/_admin/delta/age', { seconds: 8 * 86400 }],

@@ -56,6 +56,12 @@ describe('config', () => {
     expect(problems('version: 1\ntargets:\n  aws: [unclosed\n')[0]).toMatch(/^\d+ : /);
   });
 
+  test('lifecycle.sourceLagWait is bounded: each retry is history, and replication lag is seconds', () => {
+    const targets = 'targets:\n  app:\n    type: scim\n    baseUrl: https://scim.example/v2\n    tokenEnv: SCIM_TOKEN\n    userName: mail\n';
+    expect(problems(`version: 1\nlifecycle:\n  sourceLagWait: 2 minutes\n${targets}`)).toEqual([]);
+    expect(problems(`version: 1\nlifecycle:\n  sourceLagWait: 1 day\n${targets}`)).toEqual(['3 lifecycle.sourceLagWait: at most 15 minutes: each round is history, and replication lag is seconds']);
+  });
+
   test('a recursive YAML alias is a config error naming where, not a stack overflow', () => {
     expect(problems('version: 1\nlifecycle: &x\n  again: *x\n')).toEqual(['3 lifecycle.again: a YAML alias refers to a node that contains it (a recursive alias); a config must be a tree']);
   });
