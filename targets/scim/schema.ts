@@ -38,7 +38,8 @@ export type ScimPath =
   | { kind: 'multi'; attr: string; entry: EntrySelector; sub: string }
   | { kind: 'enterprise'; attr: string };
 
-export type EntrySelector = { type: string } | { primary: true };
+/** Which entry of a multi-valued attribute: of a type, the primary one, or the one without a type. */
+export type EntrySelector = { type: string } | { primary: true } | { untyped: true };
 
 export type ScimResource = Record<string, unknown> & { id?: string };
 export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown };
@@ -52,11 +53,11 @@ export function parseScimPath(path: string): ScimPath | null {
     const attr = canon(ENTERPRISE, path.slice(ext.length));
     return attr ? { kind: 'enterprise', attr } : null;
   }
-  const multi = /^([A-Za-z]+)\[\s*(?:type\s+eq\s+"([^"\\]+)"|(primary)\s+eq\s+true)\s*\]\.([A-Za-z]+)$/i.exec(path);
+  const multi = /^([A-Za-z]+)\[\s*(?:type\s+eq\s+"([^"\\]+)"|(primary)\s+eq\s+true|(not)\s*\(\s*type\s+pr\s*\))\s*\]\.([A-Za-z]+)$/i.exec(path);
   if (multi) {
     const attr = canon(Object.keys(MULTI), multi[1]!);
-    const sub = attr ? canon(MULTI[attr]!, multi[4]!) : undefined;
-    const entry: EntrySelector = multi[3] ? { primary: true } : { type: multi[2]! };
+    const sub = attr ? canon(MULTI[attr]!, multi[5]!) : undefined;
+    const entry: EntrySelector = multi[3] ? { primary: true } : multi[4] ? { untyped: true } : { type: multi[2]! };
     return attr && sub ? { kind: 'multi', attr, entry, sub } : null;
   }
   const dotted = /^name\.([A-Za-z]+)$/i.exec(path);
@@ -102,15 +103,20 @@ function entriesOf(resource: ScimResource, attr: string): Record<string, unknown
   return Array.isArray(v) ? (v.filter((e) => e && typeof e === 'object') as Record<string, unknown>[]) : [];
 }
 
-/** `emails[type eq "work"]`, `emails[primary eq true]`: a value filter selecting one entry (RFC 7644 §3.5.2). */
+/** `emails[type eq "work"]`, `emails[primary eq true]`, `emails[not(type pr)]`: a value filter selecting one entry (RFC 7644 §3.4.2.2, §3.5.2). */
 function entryPath(attr: string, entry: EntrySelector): string {
-  return 'primary' in entry ? `${attr}[primary eq true]` : `${attr}[type eq "${entry.type}"]`;
+  if ('primary' in entry) return `${attr}[primary eq true]`;
+  if ('untyped' in entry) return `${attr}[not(type pr)]`;
+  return `${attr}[type eq "${entry.type}"]`;
 }
+
+const typeOf = (e: Record<string, unknown>): string => String(prop(e, 'type') ?? '');
 
 function entryOf(resource: ScimResource, attr: string, entry: EntrySelector): Record<string, unknown> | undefined {
   const all = entriesOf(resource, attr);
   if ('primary' in entry) return all.find((e) => prop(e, 'primary') === true);
-  return all.find((e) => String(prop(e, 'type') ?? '').toLowerCase() === entry.type.toLowerCase());
+  if ('untyped' in entry) return all.find((e) => typeOf(e) === '');
+  return all.find((e) => typeOf(e).toLowerCase() === entry.type.toLowerCase());
 }
 
 /** The value a path has in a resource, as a string, or undefined. */
@@ -140,7 +146,7 @@ export function toScimUser(userName: string, externalId: string, active: boolean
         const list = (r[p.attr] as Record<string, unknown>[] | undefined) ?? [];
         const entry = entryOf({ [p.attr]: list }, p.attr, p.entry);
         if (entry) entry[p.sub] = value;
-        else list.push({ ...p.entry, [p.sub]: value });
+        else list.push({ ...('untyped' in p.entry ? {} : p.entry), [p.sub]: value });
         r[p.attr] = list;
         break;
       }
@@ -165,6 +171,7 @@ export function fromScimUser(resource: ScimResource): Record<string, string> {
       const type = prop(e, 'type');
       if (typeof type === 'string' && type !== '') for (const sub of subs) put({ kind: 'multi', attr, entry: { type }, sub });
       if (prop(e, 'primary') === true) for (const sub of subs) put({ kind: 'multi', attr, entry: { primary: true }, sub });
+      if (typeOf(e) === '') for (const sub of subs) put({ kind: 'multi', attr, entry: { untyped: true }, sub });
     }
   }
   return out;
@@ -200,7 +207,7 @@ export function scimPatchOperations(resource: ScimResource, changes: readonly At
     } else if (entry) ops.push({ op: 'replace', path, value: change.to });
     else {
       const key = `${entryPath(p.attr, p.entry)}`;
-      const pending = newEntries.get(key) ?? { attr: p.attr, entry: { ...p.entry } as Record<string, unknown> };
+      const pending = newEntries.get(key) ?? { attr: p.attr, entry: ('untyped' in p.entry ? {} : { ...p.entry }) as Record<string, unknown> };
       pending.entry[p.sub] = change.to;
       newEntries.set(key, pending);
     }

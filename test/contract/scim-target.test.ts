@@ -18,6 +18,7 @@ const ATTRS = [
   'name.familyName',
   'emails[type eq "work"].value',
   'emails[type eq "home"].value',
+  'emails[not(type pr)].value',
   'phoneNumbers[type eq "mobile"].value',
   'addresses[type eq "work"].locality',
   'addresses[type eq "work"].country',
@@ -99,6 +100,7 @@ describe('attribute mapping (core User + enterprise extension)', () => {
       { attribute: 'name.givenName', from: 'A', to: 'B' },
       { attribute: 'emails[type eq "work"].value', from: 'a@example.com', to: null },
       { attribute: 'emails[type eq "home"].value', from: null, to: 'b@example.org' },
+      { attribute: 'emails[not(type pr)].value', from: null, to: 'plain@example.org' },
       { attribute: 'addresses[type eq "work"].locality', from: 'Oslo', to: null },
       { attribute: `${ENT}:department`, from: 'Ops', to: 'Sales' },
       { attribute: `${ENT}:costCenter`, from: null, to: 'CC-1' },
@@ -112,10 +114,12 @@ describe('attribute mapping (core User + enterprise extension)', () => {
       { op: 'replace', path: `${ENT}:department`, value: 'Sales' },
       { op: 'replace', path: `${ENT}:costCenter`, value: 'CC-1' },
       { op: 'add', path: 'emails', value: [{ type: 'home', value: 'b@example.org' }] },
+      { op: 'add', path: 'emails', value: [{ value: 'plain@example.org' }] },
     ]);
     expect((await connector.findAccount(u('upd')))!.attributes).toEqual({
       'name.givenName': 'B',
       'emails[type eq "home"].value': 'b@example.org',
+      'emails[not(type pr)].value': 'plain@example.org',
       'addresses[type eq "work"].country': 'NO',
       [`${ENT}:department`]: 'Sales',
       [`${ENT}:costCenter`]: 'CC-1',

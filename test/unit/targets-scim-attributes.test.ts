@@ -15,6 +15,7 @@ describe('SCIM attribute paths', () => {
     ['name.givenName', { kind: 'name', sub: 'givenName' }],
     ['emails[type eq "work"].value', { kind: 'multi', attr: 'emails', entry: { type: 'work' }, sub: 'value' }],
     ['emails[primary eq true].value', { kind: 'multi', attr: 'emails', entry: { primary: true }, sub: 'value' }],
+    ['emails[not(type pr)].value', { kind: 'multi', attr: 'emails', entry: { untyped: true }, sub: 'value' }],
     ['addresses[type eq "home"].postalCode', { kind: 'multi', attr: 'addresses', entry: { type: 'home' }, sub: 'postalCode' }],
     [`${ENT}:department`, { kind: 'enterprise', attr: 'department' }],
   ])('%s parses and formats back to itself', (path, parsed) => {
@@ -54,6 +55,18 @@ describe('the primary entry of a multi-valued attribute', () => {
   });
 });
 
+describe('the entry of a multi-valued attribute without a type', () => {
+  const UNTYPED = 'emails[not(type pr)].value';
+  test('is written without a type, read from the entry that has none, and changed or removed through its filter', () => {
+    expect(toScimUser('ada', 'm', true, { [UNTYPED]: 'ada@example.com' }).emails).toEqual([{ value: 'ada@example.com' }]);
+    expect(fromScimUser({ emails: [{ type: 'work', value: 'w@example.com' }, { value: 'u@example.com' }] })[UNTYPED]).toBe('u@example.com');
+    const has = { emails: [{ value: 'old@example.com' }, { type: 'work', value: 'w@example.com' }] };
+    expect(scimPatchOperations(has, [{ attribute: UNTYPED, from: 'old@example.com', to: 'new@example.com' }])).toEqual([{ op: 'replace', path: UNTYPED, value: 'new@example.com' }]);
+    expect(scimPatchOperations(has, [{ attribute: UNTYPED, from: 'old@example.com', to: null }])).toEqual([{ op: 'remove', path: 'emails[not(type pr)]' }]);
+    expect(scimPatchOperations({ emails: [{ type: 'work', value: 'w@example.com' }] }, [{ attribute: UNTYPED, from: null, to: 'n@example.com' }])).toEqual([{ op: 'add', path: 'emails', value: [{ value: 'n@example.com' }] }]);
+  });
+});
+
 describe('SCIM resource mapping', () => {
   const attrs = {
     displayName: 'Ada',
@@ -82,7 +95,7 @@ describe('SCIM resource mapping', () => {
 
   test('fromScimUser inverts toScimUser, and reads attribute names regardless of case', () => {
     expect(fromScimUser(toScimUser('ada', 'e', true, attrs))).toEqual(attrs);
-    expect(fromScimUser({ DisplayName: 'X', Emails: [{ Type: 'Work', Value: 'x@y' }, { value: 'untyped@y' }], active: false })).toEqual({ displayName: 'X', 'emails[type eq "Work"].value': 'x@y' });
+    expect(fromScimUser({ DisplayName: 'X', Emails: [{ Type: 'Work', Value: 'x@y' }, { value: 'untyped@y' }], active: false })).toEqual({ displayName: 'X', 'emails[type eq "Work"].value': 'x@y', 'emails[not(type pr)].value': 'untyped@y' });
   });
 
   test('patch operations: only real changes, replace vs add vs remove as the resource requires', () => {
