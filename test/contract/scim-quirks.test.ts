@@ -101,6 +101,35 @@ test('a server that drops externalId: the create is refused as Target.config, no
   }
 });
 
+test('a User schema declaring externalId readOnly refuses the target before any write; an answer that is not a 201 and lacks the marker deletes nothing', async () => {
+  const readOnly = await startProxy(scimBase(), () => undefined, (req, status, body) => {
+    if (status !== 200 || !req.url.includes('/Schemas/')) return body;
+    const schema = JSON.parse(body) as { attributes: { name: string }[] };
+    schema.attributes.push({ name: 'externalId', type: 'string', mutability: 'readOnly', returned: 'default' } as never);
+    return JSON.stringify(schema);
+  });
+  try {
+    const f = await failure(connect(readOnly.url).createAccount(account('ro')));
+    expect([f.type, f.nonRetryable]).toEqual(['Target.config', true]);
+    expect(f.message).toMatch(/makes externalId readOnly/);
+    expect(readOnly.requests.filter((r) => r.method === 'POST')).toEqual([]);
+  } finally {
+    await readOnly.close();
+  }
+  // A create answered 200 (not 201) with a record without the marker: refused, and nothing is deleted.
+  const twoHundred = await startProxy(scimBase(), (req) => {
+    if (req.method === 'POST' && req.url.endsWith('/Users')) return { status: 200, headers: { 'content-type': 'application/scim+json' }, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: u('kept') }) };
+    return undefined;
+  });
+  try {
+    const f = await failure(connect(twoHundred.url).createAccount({ ...account('kept'), absentInRead: true }));
+    expect([f.type, f.message]).toEqual(['Target.config', expect.stringMatching(/does not store externalId.*nothing was deleted/)]);
+    expect(twoHundred.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
+  } finally {
+    await twoHundred.close();
+  }
+});
+
 test("a server that answers a create with someone else's existing record: that record is left alone, and the create refused as not idflow's", async () => {
   const direct = connect();
   await direct.createAccount(account('ada'));
