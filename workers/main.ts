@@ -1,11 +1,14 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createRuntime } from '../activities/runtime';
 import { dataConverterFromEnv, encryptionSummary } from '../encryption';
 import { temporalSettings } from './connection';
+import { createLogger, ScrubbingLogger } from './logging';
 
 /** `idflow worker`: polls task queue `idflow` until SIGINT or SIGTERM, then drains and exits. */
 export async function runWorker(): Promise<void> {
+  // Before anything touches the SDK's runtime: its logs, activity failures included, go through the scrubbing logger.
+  Runtime.install({ logger: new ScrubbingLogger(createLogger()) });
   const settings = temporalSettings();
   // A bad key configuration (or production mode without a key) fails here, before anything runs.
   const dataConverter = dataConverterFromEnv();
