@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { managedGroups } from '../../domain/config';
 import type { ScimTargetConfig } from './config';
 import { AccountGoneError, goneAsNotFound, goneAsNull } from '../failures';
-import { retryAfterMs, scimFailure } from './errors';
+import { isScimError, retryAfterMs, scimFailure } from './errors';
 import type { AttributeChange } from '../../domain/plan';
 import type { AccountRef, ActualAccount, ActualGroup } from '../../domain/types';
 import { type CreateAccountInput, type DeleteRecord, type DisableRecord, type KnownState, TARGET_FAILURE, type TargetConnector, type TargetState } from '../connector';
@@ -540,7 +540,7 @@ export class ScimConnector implements TargetConnector {
         const { items } = await this.list('Groups', { filter: memberFilter(userId), attributes: 'displayName,externalId' });
         return items.filter((g) => prop(g, 'members') === undefined || isMember(g));
       } catch (err) {
-        if (!(err instanceof ApplicationFailure && err.type === 'SCIM.400')) throw err;
+        if (!isScimError(err, 400)) throw err;
         this.memberFilterHonoured = Promise.resolve(false);
       }
     }
@@ -570,7 +570,7 @@ export class ScimConnector implements TargetConnector {
       const reply = await this.request('GET', '/Groups', { query: { filter: memberFilter(randomUUID()), attributes: 'displayName', count: '1' } });
       return ((reply.body ?? {}) as ListResponse).Resources?.length === 0;
     } catch (err) {
-      if (err instanceof ApplicationFailure && err.type === 'SCIM.400') return false;
+      if (isScimError(err, 400)) return false;
       throw err;
     }
   }
@@ -601,7 +601,7 @@ export class ScimConnector implements TargetConnector {
       await this.patchGroup(groupId, [{ op: 'remove', path: `members[${filter}]` }]);
     } catch (err) {
       // Nothing matched the filter: already not members.
-      if (err instanceof ApplicationFailure && err.type === 'SCIM.400' && (err.details?.[0] as { scimType?: string })?.scimType === 'noTarget') return;
+      if (isScimError(err, 400, 'noTarget')) return;
       throw err;
     }
   }

@@ -12,6 +12,12 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
+/** Whether an error is scimFailure's answer for this status (and, if given, this scimType). */
+export function isScimError(err: unknown, status: number, scimType?: string): err is ApplicationFailure {
+  if (!(err instanceof ApplicationFailure) || err.type !== `SCIM.${status}`) return false;
+  return scimType === undefined || (err.details?.[0] as { scimType?: string } | undefined)?.scimType === scimType;
+}
+
 /**
  * A SCIM error as a Temporal failure of type `SCIM.<status>` with the server's detail and scimType:
  * 4xx and 501 non-retryable (a retry gets the same answer), 408, 429 and other 5xx retryable.
