@@ -185,17 +185,17 @@ export class GraphSource {
     // delete seen beside a plain entry, in either order, is not decided here: it is reported as a change,
     // and the person's workflow asks the source (through its replication lag) and revokes only if they
     // are gone.
-    const plain = new Set<string>();
-    const softRemoved = new Set<string>();
+    const entries = { plain: new Set<string>(), softRemoved: new Set<string>(), deleted: new Set<string>() };
     const users = await this.deltaRound<User & { '@removed'?: { reason: string } }>(links?.users ?? `/users/delta?$select=${userSelect}&$deltatoken=latest`, 'users delta', (u) => {
-      const seen = changes.get(u.id!);
       const reason = u['@removed']?.reason;
-      if (reason === undefined) plain.add(u.id!);
-      else if (reason !== 'deleted') softRemoved.add(u.id!);
-      const removed = reason === 'deleted' || seen?.removed === 'deleted' ? 'deleted' : softRemoved.has(u.id!) && !plain.has(u.id!) ? 'changed' : undefined;
-      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? seen?.employeeId, removed });
+      entries[reason === undefined ? 'plain' : reason === 'deleted' ? 'deleted' : 'softRemoved'].add(u.id!);
+      changes.set(u.id!, { id: u.id!, employeeId: u.employeeId ?? changes.get(u.id!)?.employeeId });
     });
     pages += users.pages;
+    for (const [id, change] of changes) {
+      const removed = entries.deleted.has(id) ? 'deleted' : entries.softRemoved.has(id) && !entries.plain.has(id) ? 'changed' : undefined;
+      changes.set(id, { ...change, removed });
+    }
     // members@delta of one group may be split over several entries and pages: collect them all.
     const memberIds = new Set<string>();
     const groups = await this.deltaRound<Group & { 'members@delta'?: { '@odata.type'?: string; id: string }[] }>(links?.groups ?? '/groups/delta?$select=displayName,members&$deltatoken=latest', 'groups delta', (g) => {
