@@ -1,3 +1,4 @@
+import ms, { type StringValue } from 'ms';
 import { z } from 'zod';
 
 /**
@@ -41,12 +42,9 @@ const GroupMappingSchema = z.strictObject({
 
 export const DurationSchema = z.string().regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$/i, 'a duration such as "30 days", "90 seconds" or "10 minutes"');
 
-/** Milliseconds of a duration DurationSchema accepted. */
+/** Milliseconds of a duration DurationSchema accepted: `ms`, the parser the workflows' durations go through (Temporal's msToNumber). */
 export function durationMs(d: string): number {
-  const [, n, unit] = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(d.trim())!;
-  const u = unit!.toLowerCase();
-  const per = u === 'ms' || u.startsWith('milli') ? 1 : u.startsWith('s') ? 1000 : u.startsWith('m') ? 60_000 : u.startsWith('h') ? 3_600_000 : u.startsWith('d') ? 86_400_000 : 604_800_000;
-  return Number(n) * per;
+  return ms(d as StringValue);
 }
 
 const DeletionGuardSchema = z.strictObject({
