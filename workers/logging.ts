@@ -7,12 +7,13 @@ import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
  * a failure that quotes a person's email or a bearer token does not carry it into a log pipeline.
  */
 
-/** Keys whose values never reach a log, wherever they sit in the metadata. */
+/** Keys whose values never reach a log, wherever they sit in the metadata (compared without regard to case). */
 export const REDACTED_KEYS = [
   'displayName', 'givenName', 'surname', 'mail', 'email', 'emails', 'userPrincipalName', 'login', 'otherMails',
   'mobilePhone', 'businessPhones', 'token', 'accessToken', 'access_token', 'secret', 'clientSecret', 'client_secret',
-  'password', 'authorization', 'Authorization', 'apiKey',
+  'password', 'authorization', 'apiKey',
 ];
+const REDACTED = new Set(REDACTED_KEYS.map((k) => k.toLowerCase()));
 
 const EMAIL = /[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+/g;
 const BEARER = /\b(Bearer|SSWS)\s+[A-Za-z0-9._~+/=-]+/gi;
@@ -35,7 +36,7 @@ export function scrubMeta(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => scrubMeta(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = REDACTED_KEYS.includes(k) ? '[redacted]' : scrubMeta(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = REDACTED.has(k.toLowerCase()) ? '[redacted]' : scrubMeta(v, depth + 1);
   return out;
 }
 
