@@ -68,6 +68,16 @@ function quirky(q: Quirks): Promise<Proxy> {
   );
 }
 
+/** Runs `body` with a proxy in front of the server, and closes the proxy whatever happens. */
+async function withProxy<T>(started: Promise<Proxy>, body: (proxy: Proxy) => Promise<T>): Promise<T> {
+  const proxy = await started;
+  try {
+    return await body(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
 function connect(baseUrl = scimBase()): ScimConnector {
   return new ScimConnector('app', scimTargetConfig(baseUrl, TOKEN_ENV, GROUPS), instance, { env: { [TOKEN_ENV]: scimToken() } });
 }
@@ -90,44 +100,35 @@ beforeEach(() => scimCleanup(prefix));
 afterAll(() => scimCleanup(prefix));
 
 test('a server that drops externalId: the create is refused as Target.config, non-retryable, and the user it made is deleted again', async () => {
-  const proxy = await quirky({ dropExternalId: true });
-  try {
+  await withProxy(quirky({ dropExternalId: true }), async (proxy) => {
     const f = await failure(connect(proxy.url).createAccount(account('nomarker')));
     expect([f.type, f.nonRetryable]).toEqual(['Target.config', true]);
     expect(f.message).toMatch(/does not store externalId.*cannot mark ownership.*deleted again/);
     expect(await usersNamed(u('nomarker'))).toEqual([]);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a User schema declaring externalId readOnly refuses the target before any write; an answer that is not a 201 and lacks the marker deletes nothing', async () => {
-  const readOnly = await startProxy(scimBase(), () => undefined, (req, status, body) => {
+  await withProxy(startProxy(scimBase(), () => undefined, (req, status, body) => {
     if (status !== 200 || !req.url.includes('/Schemas/')) return body;
     const schema = JSON.parse(body) as { attributes: { name: string }[] };
     schema.attributes.push({ name: 'externalId', type: 'string', mutability: 'readOnly', returned: 'default' } as never);
     return JSON.stringify(schema);
-  });
-  try {
+  }), async (readOnly) => {
     const f = await failure(connect(readOnly.url).createAccount(account('ro')));
     expect([f.type, f.nonRetryable]).toEqual(['Target.config', true]);
     expect(f.message).toMatch(/makes externalId readOnly/);
     expect(readOnly.requests.filter((r) => r.method === 'POST')).toEqual([]);
-  } finally {
-    await readOnly.close();
-  }
+  });
   // A create answered 200 (not 201) with a record without the marker: refused, and nothing is deleted.
-  const twoHundred = await startProxy(scimBase(), (req) => {
+  await withProxy(startProxy(scimBase(), (req) => {
     if (req.method === 'POST' && req.url.endsWith('/Users')) return { status: 200, headers: { 'content-type': 'application/scim+json' }, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: u('kept') }) };
     return undefined;
-  });
-  try {
+  }), async (twoHundred) => {
     const f = await failure(connect(twoHundred.url).createAccount({ ...account('kept'), absentInRead: true }));
     expect([f.type, f.message]).toEqual(['Target.config', expect.stringMatching(/does not store externalId.*nothing was deleted/)]);
     expect(twoHundred.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
-  } finally {
-    await twoHundred.close();
-  }
+  });
 });
 
 test("a server that answers a create with someone else's existing record: that record is left alone, and the create refused as not idflow's", async () => {
@@ -136,61 +137,48 @@ test("a server that answers a create with someone else's existing record: that r
   const [ada] = await usersNamed(u('ada'));
   const foreign = { ...ada!, externalId: 'hr-system-42' };
   await scimRaw('PATCH', `/Users/${String(ada!.id)}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'externalId', value: 'hr-system-42' }] });
-  const proxy = await quirky({ answerCreateWith: foreign });
-  try {
+  await withProxy(quirky({ answerCreateWith: foreign }), async (proxy) => {
     const f = await failure(connect(proxy.url).createAccount({ ...account('ada2'), absentInRead: true }));
     expect([f.type, f.nonRetryable]).toEqual(['Target.notOwned', true]);
     expect(proxy.requests.filter((r) => r.method === 'DELETE')).toEqual([]);
     expect(await usersNamed(u('ada'))).toEqual([expect.objectContaining({ id: ada!.id, externalId: 'hr-system-42' })]);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a server that ignores filters: a look-up takes only an exact match, never the first item, and a user is in only the groups that hold them', async () => {
   await arrange();
-  const proxy = await quirky({ ignoreFilter: true });
-  try {
+  await withProxy(quirky({ ignoreFilter: true }), async (proxy) => {
     const connector = connect(proxy.url);
     expect(await connector.findAccount(u('zoe'))).toBeNull();
     const ada = await connector.findAccount(u('ada'));
     expect(ada).toMatchObject({ userName: u('ada'), externalId: 'src-ada', groups: [GROUPS.Engineering] });
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a server declaring filter.supported false: lists are read whole and matched here, and no filter is sent', async () => {
   await arrange();
-  const proxy = await quirky({ noFiltering: true });
-  try {
+  await withProxy(quirky({ noFiltering: true }), async (proxy) => {
     const connector = connect(proxy.url);
     expect(await connector.findAccount(u('ben'))).toMatchObject({ externalId: 'src-ben', groups: [GROUPS.Finance] });
     expect(await connector.findAccount(u('zoe'))).toBeNull();
     expect(filters(proxy)).toEqual([]);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a members filter answered 400 (as a server does once any group is empty): memberships are read from the groups instead', async () => {
   await arrange();
-  const proxy = await quirky({ memberFilter400: true });
-  try {
+  await withProxy(quirky({ memberFilter400: true }), async (proxy) => {
     const connector = connect(proxy.url);
     expect((await connector.findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
     expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
     // The filter is asked about once, then not again.
     expect(filters(proxy).filter((f) => f.startsWith('members[')).length).toBe(1);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('an ignored members filter probed while the app has no groups yet is not taken as honoured: once groups exist, a user is still in only their own', async () => {
   let hidden = true;
-  const proxy = await quirky({ ignoreFilter: true, hideGroups: () => hidden });
-  try {
+  await withProxy(quirky({ ignoreFilter: true, hideGroups: () => hidden }), async (proxy) => {
     const connector = connect(proxy.url);
     await connect().createAccount(account('cal'));
     expect((await connector.findAccount(u('cal')))!.groups).toEqual([]);
@@ -198,14 +186,12 @@ test('an ignored members filter probed while the app has no groups yet is not ta
     hidden = false;
     expect((await connector.findAccount(u('cal')))!.groups).toEqual([]);
     expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test("a user's groups come from the User's own groups attribute where the server fills it (RFC 7643 §4.1.2), direct entries only, with no members query; an empty one is not trusted", async () => {
   await arrange();
-  const proxy = await startProxy(scimBase(), () => undefined, (req, status, body) => {
+  await withProxy(startProxy(scimBase(), () => undefined, (req, status, body) => {
     if (status !== 200 || req.method !== 'GET' || !req.url.includes('/Users')) return body;
     const json = JSON.parse(body) as { Resources?: Record<string, unknown>[] } & Record<string, unknown>;
     for (const r of json.Resources ?? [json]) {
@@ -213,29 +199,23 @@ test("a user's groups come from the User's own groups attribute where the server
       if (r.userName === u('ben')) r.groups = [];
     }
     return JSON.stringify(json);
-  });
-  try {
+  }), async (proxy) => {
     const connector = connect(proxy.url);
     expect((await connector.findAccount(u('ada')))!.groups).toEqual([GROUPS.Engineering]);
     expect(filters(proxy).filter((f) => f.startsWith('members['))).toEqual([]);
     // Ben's empty list may be a server that never fills it: asked instead, and he is in Finance.
     expect((await connector.findAccount(u('ben')))!.groups).toEqual([GROUPS.Finance]);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a server that pages past the end (ignores startIndex, claims 10,000 results): items are taken once each, and the listing stops when a page brings nothing new', async () => {
   await arrange();
-  const proxy = await quirky({ pastTheEnd: true });
-  try {
+  await withProxy(quirky({ pastTheEnd: true }), async (proxy) => {
     const connector = connect(proxy.url);
     const state = await connector.readState();
     const mine = state.accounts.filter((a) => a.userName.startsWith(prefix)).map((a) => a.userName);
     expect(mine).toEqual([u('ada'), u('ben')]);
     expect(new Set(state.accounts.map((a) => a.id)).size).toBe(state.accounts.length);
     expect(proxy.requests.filter((r) => r.method === 'GET' && r.url.includes('/Users')).length).toBeLessThanOrEqual(2);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
